@@ -1,0 +1,209 @@
+"""Margin accounts of the perpetual, stored as a struct of growable numpy arrays.
+
+Each named account is a row. Keeping the seed's ``MarginAccount storage`` fields in arrays makes
+"which accounts are unsafe, and their margin balances" one vectorised expression over all rows,
+while single-account operations read and write rows as plain Python floats.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from perpsim.errors import UnknownAccountError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class Side(IntEnum):
+    """``PositionSide`` of the seed: Flat = 0, ShortPosition = 1, LongPosition = 2."""
+
+    FLAT = 0
+    SHORT = 1
+    LONG = 2
+
+    @property
+    def opposite(self) -> Side:
+        """The other side (FLAT stays FLAT)."""
+        if self is Side.LONG:
+            return Side.SHORT
+        if self is Side.SHORT:
+            return Side.LONG
+        return Side.FLAT
+
+
+def parse_side(value: object) -> Side:
+    """Read a side given as a ``Side``, its number, or a word (long/buy, short/sell, flat).
+
+    Raises:
+        ValueError: the value names no side.
+    """
+    if isinstance(value, Side):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("long", "buy"):
+            return Side.LONG
+        if word in ("short", "sell"):
+            return Side.SHORT
+        if word == "flat":
+            return Side.FLAT
+    elif isinstance(value, int) and not isinstance(value, bool) and value in (0, 1, 2):
+        return Side(value)
+    raise ValueError(f"side must be long/buy, short/sell or flat, got {value!r}")
+
+
+class AccountState(NamedTuple):
+    """One row of the seed's ``MarginAccount storage`` as plain Python values."""
+
+    cash_balance: float
+    position_side: Side
+    position_size: float
+    entry_value: float
+    entry_social_loss: float
+    entry_funding_loss: float
+
+
+FLAT_ACCOUNT = AccountState(0.0, Side.FLAT, 0.0, 0.0, 0.0, 0.0)
+
+
+class AccountStore:
+    """Growable struct-of-arrays of margin accounts with names mapped to rows.
+
+    The arrays returned by the properties are views of the live rows (length ``len(store)``);
+    callers must treat them as read-only. Only the engine writes, through :meth:`write`.
+    """
+
+    _FIELDS = (
+        "cash_balance",
+        "position_size",
+        "entry_value",
+        "entry_social_loss",
+        "entry_funding_loss",
+    )
+
+    def __init__(self, capacity: int = 64) -> None:
+        capacity = max(int(capacity), 1)
+        self._n = 0
+        self._cash = np.zeros(capacity)
+        self._side = np.zeros(capacity, dtype=np.int8)
+        self._size = np.zeros(capacity)
+        self._ev = np.zeros(capacity)
+        self._esl = np.zeros(capacity)
+        self._efl = np.zeros(capacity)
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.index
+
+    def _grow(self) -> None:
+        cap = len(self._cash) * 2
+        for attr in ("_cash", "_side", "_size", "_ev", "_esl", "_efl"):
+            old = getattr(self, attr)
+            new = np.zeros(cap, dtype=old.dtype)
+            new[: self._n] = old[: self._n]
+            setattr(self, attr, new)
+
+    def add(self, name: str) -> int:
+        """Create a flat account with zero cash and return its row.
+
+        Raises:
+            ValueError: the name is empty or already taken.
+        """
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"account name must be a non-empty string, got {name!r}")
+        if name in self.index:
+            raise ValueError(f"account {name!r} already exists")
+        if self._n == len(self._cash):
+            self._grow()
+        row = self._n
+        self._n += 1
+        self.names.append(name)
+        self.index[name] = row
+        return row
+
+    def row(self, account: str | int) -> int:
+        """Return the row of an account given by name or row number.
+
+        Raises:
+            UnknownAccountError: no such account.
+        """
+        if isinstance(account, str):
+            try:
+                return self.index[account]
+            except KeyError:
+                raise UnknownAccountError(f"unknown account {account!r}") from None
+        if isinstance(account, (int, np.integer)) and not isinstance(account, bool):
+            if 0 <= account < self._n:
+                return int(account)
+        raise UnknownAccountError(f"unknown account {account!r}")
+
+    def read(self, row: int) -> AccountState:
+        """Return one account's stored fields as Python values."""
+        return AccountState(
+            self._cash.item(row),
+            Side(self._side.item(row)),
+            self._size.item(row),
+            self._ev.item(row),
+            self._esl.item(row),
+            self._efl.item(row),
+        )
+
+    def write(self, row: int, state: AccountState) -> None:
+        """Store one account's fields (engine use only: callers validate first)."""
+        self._cash[row] = state.cash_balance
+        self._side[row] = state.position_side
+        self._size[row] = state.position_size
+        self._ev[row] = state.entry_value
+        self._esl[row] = state.entry_social_loss
+        self._efl[row] = state.entry_funding_loss
+
+    # Read-only views of the live rows, for vectorised scans.
+    @property
+    def cash_balance(self) -> FloatArray:
+        """``CashBalance`` of every account."""
+        return self._cash[: self._n]
+
+    @property
+    def position_side(self) -> npt.NDArray[np.int8]:
+        """``PositionSide`` of every account (0 flat, 1 short, 2 long)."""
+        return self._side[: self._n]
+
+    @property
+    def position_size(self) -> FloatArray:
+        """``PositionSize`` of every account."""
+        return self._size[: self._n]
+
+    @property
+    def entry_value(self) -> FloatArray:
+        """``EntryValue`` of every account."""
+        return self._ev[: self._n]
+
+    @property
+    def entry_social_loss(self) -> FloatArray:
+        """``EntrySocialLoss`` of every account."""
+        return self._esl[: self._n]
+
+    @property
+    def entry_funding_loss(self) -> FloatArray:
+        """``EntryFundingLoss`` of every account."""
+        return self._efl[: self._n]
+
+    def snapshot(self) -> dict[str, FloatArray | npt.NDArray[np.int8]]:
+        """Copies of all live arrays (for tests that check a rejected call changed nothing)."""
+        return {
+            "cash_balance": self.cash_balance.copy(),
+            "position_side": self.position_side.copy(),
+            "position_size": self.position_size.copy(),
+            "entry_value": self.entry_value.copy(),
+            "entry_social_loss": self.entry_social_loss.copy(),
+            "entry_funding_loss": self.entry_funding_loss.copy(),
+        }

@@ -1,0 +1,1243 @@
+"""The MCDEX v1 perpetual of seed 002 ("Internal Design of Perpetual").
+
+Margin accounts, two-party trades, remargin, deposit/withdraw, liquidation with the insurance
+fund and social loss, and global settlement, with the decisions of ``spec/mcdex-v1.md``.
+
+Every public operation validates everything first and only then writes: a rejected call raises
+a :class:`~perpsim.errors.EngineError` subclass and leaves every bit of state unchanged.
+Computations on single accounts use plain Python floats on :class:`AccountState` tuples (fast
+and exact to the formulas); scans over all accounts are vectorised numpy expressions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+import numpy as np
+
+from perpsim.engine.accounts import (
+    FLAT_ACCOUNT,
+    AccountState,
+    AccountStore,
+    FloatArray,
+    IntArray,
+    Side,
+    parse_side,
+)
+from perpsim.engine.governance import PerpetualGovernance
+from perpsim.errors import (
+    BadAmountError,
+    GovernanceError,
+    InsufficientBalanceError,
+    InvalidOperationError,
+    InvariantViolation,
+    LotSizeError,
+    UnsafeError,
+    WrongStatusError,
+)
+
+#: Relative tolerance under which a close of ``amount`` equal to the size is treated as full.
+_FULL_CLOSE_RTOL = 1e-12
+#: Relative tolerance of the lot-size grid (float64 sizes cannot be exact multiples).
+_LOT_RTOL = 1e-9
+#: Relative tolerance of the accounting checks.
+INVARIANT_RTOL = 1e-9
+
+DEV_ACCOUNT = "dev"
+
+
+class Status(StrEnum):
+    """The perpetual's status (seed 002)."""
+
+    NORMAL = "NORMAL"
+    EMERGENCY = "EMERGENCY"
+    SETTLED = "SETTLED"
+
+
+class PriceSource(Protocol):
+    """Where the perpetual's mark price and accumulated funding come from."""
+
+    def funding(self) -> None:
+        """Bring the funding state up to date (the seed's ``Funding()``)."""
+
+    def mark_price(self) -> float:
+        """The current mark price."""
+
+    def accumulated_funding_per_contract(self) -> float:
+        """The current ``AccumulatedFundingPerContract``."""
+
+
+class ExternalPriceSource:
+    """A settable mark price and accumulated funding, for standalone use and tests."""
+
+    def __init__(self, mark_price: float | None = None, accumulated_funding: float = 0.0) -> None:
+        self._mark: float | None = None
+        self._acc = 0.0
+        if mark_price is not None:
+            self.set_mark_price(mark_price)
+        self.set_accumulated_funding(accumulated_funding)
+
+    def funding(self) -> None:
+        """Nothing to bring up to date: both values are set from outside."""
+
+    def mark_price(self) -> float:
+        """The mark price last set.
+
+        Raises:
+            InvalidOperationError: no mark price was set yet.
+        """
+        if self._mark is None:
+            raise InvalidOperationError("no mark price has been set")
+        return self._mark
+
+    def accumulated_funding_per_contract(self) -> float:
+        """The accumulated funding per contract last set."""
+        return self._acc
+
+    def set_mark_price(self, price: float) -> None:
+        """Set the mark price (finite, > 0)."""
+        self._mark = check_price(price, "mark price")
+
+    def set_accumulated_funding(self, value: float) -> None:
+        """Set ``AccumulatedFundingPerContract`` (any finite number)."""
+        self._acc = check_finite(value, "accumulated funding per contract")
+
+
+# --------------------------------------------------------------------------------------------
+# Input validation helpers (shared with the AMM)
+
+
+def check_finite(value: Any, what: str) -> float:
+    """Return ``value`` as a float, or raise BadAmountError if it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise BadAmountError(f"{what} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise BadAmountError(f"{what} must be finite, got {value!r}")
+    return v
+
+
+def check_positive(value: Any, what: str) -> float:
+    """Return ``value`` as a float, or raise BadAmountError unless finite and > 0."""
+    v = check_finite(value, what)
+    if v <= 0:
+        raise BadAmountError(f"{what} must be > 0, got {value!r}")
+    return v
+
+
+def check_price(value: Any, what: str = "price") -> float:
+    """A price: finite and > 0."""
+    return check_positive(value, what)
+
+
+def check_time(value: Any, what: str = "time") -> int:
+    """A time in whole seconds (int, or a float with no fraction)."""
+    if isinstance(value, bool):
+        raise BadAmountError(f"{what} must be whole seconds, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
+        return int(value)
+    raise BadAmountError(f"{what} must be whole seconds, got {value!r}")
+
+
+def is_lot_multiple(amount: float, lot: float) -> bool:
+    """Whether ``amount`` is a whole number of ``lot`` (within float precision)."""
+    k = amount / lot
+    return abs(k - round(k)) <= _LOT_RTOL * max(1.0, abs(k))
+
+
+def check_lot(amount: float, lot: float, what: str) -> None:
+    """Raise LotSizeError unless ``amount`` is a multiple of ``lot``."""
+    if not is_lot_multiple(amount, lot):
+        raise LotSizeError(f"{what} {amount!r} is not a multiple of the lot size {lot!r}")
+
+
+def ceil_to_lot(amount: float, lot: float) -> float:
+    """Round ``amount`` up to the lot grid (an amount already on the grid is returned as is)."""
+    if is_lot_multiple(amount, lot):
+        return amount
+    return math.ceil(amount / lot) * lot
+
+
+def floor_to_lot(amount: float, lot: float) -> float:
+    """Round ``amount`` down to the lot grid (an amount already on the grid is returned as is)."""
+    if is_lot_multiple(amount, lot):
+        return amount
+    return math.floor(amount / lot) * lot
+
+
+# --------------------------------------------------------------------------------------------
+# The seed's per-account formulas, on plain floats
+
+
+def pnl1(st: AccountState, price: float) -> float:
+    """``PNL1``: long ``price·size − entry_value``; short ``entry_value − price·size``."""
+    if st.position_side is Side.LONG:
+        return price * st.position_size - st.entry_value
+    if st.position_side is Side.SHORT:
+        return st.entry_value - price * st.position_size
+    return 0.0
+
+
+def social_loss(st: AccountState, slpc_long: float, slpc_short: float) -> float:
+    """``SocialLoss`` = side's social loss per contract × size − entry_social_loss."""
+    if st.position_side is Side.LONG:
+        return slpc_long * st.position_size - st.entry_social_loss
+    if st.position_side is Side.SHORT:
+        return slpc_short * st.position_size - st.entry_social_loss
+    return 0.0
+
+
+def funding_loss(st: AccountState, acc: float) -> float:
+    """``FundingLoss``: long ``acc·size − entry_funding_loss``; short the negative."""
+    if st.position_side is Side.LONG:
+        return acc * st.position_size - st.entry_funding_loss
+    if st.position_side is Side.SHORT:
+        return -(acc * st.position_size - st.entry_funding_loss)
+    return 0.0
+
+
+def margin_balance(
+    st: AccountState, price: float, slpc_long: float, slpc_short: float, acc: float
+) -> float:
+    """``MarginBalance`` = cash + PNL1 − SocialLoss − FundingLoss."""
+    if st.position_side is Side.FLAT:
+        return st.cash_balance
+    return (
+        st.cash_balance
+        + pnl1(st, price)
+        - social_loss(st, slpc_long, slpc_short)
+        - funding_loss(st, acc)
+    )
+
+
+def apply_trade(
+    st: AccountState,
+    side: Side,
+    price: float,
+    amount: float,
+    slpc_long: float,
+    slpc_short: float,
+    acc: float,
+) -> tuple[AccountState, float, float]:
+    """The seed's ClosePositions then OpenPositions for one party trading ``amount`` on ``side``.
+
+    ``side`` is the direction of this party's trade (LONG = buying). A trade against an open
+    position closes first and opens the remainder on the other side (reverse).
+
+    Returns:
+        The new state, the opened amount and the closed amount.
+    """
+    cash, pside, size, ev, esl, efl = st
+    closed = 0.0
+    if pside is not Side.FLAT and pside is not side:
+        closed = size if amount >= size * (1.0 - _FULL_CLOSE_RTOL) else amount
+        ratio = closed / size
+        if pside is Side.LONG:
+            rpnl1 = price * closed - ev * ratio
+            sl = (slpc_long - esl / size) * closed
+            fl = (acc - efl / size) * closed
+        else:
+            rpnl1 = ev * ratio - price * closed
+            sl = (slpc_short - esl / size) * closed
+            fl = -(acc - efl / size) * closed
+        cash += rpnl1 - sl - fl
+        if closed == size:
+            pside, size, ev, esl, efl = Side.FLAT, 0.0, 0.0, 0.0, 0.0
+        else:
+            keep = (size - closed) / size
+            esl *= keep
+            efl *= keep
+            ev *= keep
+            size -= closed
+    opened = amount - closed
+    if opened > 0.0 and opened > amount * _FULL_CLOSE_RTOL:
+        pside = side
+        ev += price * opened
+        size += opened
+        esl += (slpc_long if side is Side.LONG else slpc_short) * opened
+        efl += acc * opened
+    else:
+        opened = 0.0
+    return AccountState(cash, pside, size, ev, esl, efl), opened, closed
+
+
+def _size_delta(before: AccountState, after: AccountState) -> tuple[float, float]:
+    """Change of (long size, short size) contributed by one account."""
+    long_b = before.position_size if before.position_side is Side.LONG else 0.0
+    short_b = before.position_size if before.position_side is Side.SHORT else 0.0
+    long_a = after.position_size if after.position_side is Side.LONG else 0.0
+    short_a = after.position_size if after.position_side is Side.SHORT else 0.0
+    return long_a - long_b, short_a - short_b
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """Every stored and computed quantity of one margin account at one price (seed 002)."""
+
+    cash_balance: float
+    position_side: str
+    position_size: float
+    entry_value: float
+    entry_social_loss: float
+    entry_funding_loss: float
+    price: float
+    pnl1: float
+    social_loss: float
+    funding_loss: float
+    pnl2: float
+    margin_balance: float
+    position_margin: float
+    maintenance_margin: float
+    available_margin: float
+    withdrawable_balance: float
+    is_safe: bool
+    is_im_safe: bool
+    is_bankrupt: bool
+    estimated_liquidation_price: float
+    liquidation_amount: float
+    avg_entry_price: float
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationResult:
+    """What one liquidation did (all amounts in collateral unless noted)."""
+
+    liquidator: str
+    trader: str
+    side: str
+    price: float
+    amount: float
+    penalty_to_liquidator: float
+    penalty_to_fund: float
+    liquidation_loss: float
+    insurance_fund_paid: float
+    social_loss: float
+    bad_debt: float
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFill:
+    """A two-party trade as executed."""
+
+    price: float
+    amount: float
+    taker_fee: float
+    maker_fee: float
+
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+class Perpetual:
+    """The MCDEX v1 perpetual contract (seed 002) with the decisions of spec/mcdex-v1.md.
+
+    Args:
+        governance: the perpetual's governance parameters (defaults if omitted).
+        price_source: where the mark price and accumulated funding come from; an
+            :class:`ExternalPriceSource` if omitted. The AMM pool installs itself here.
+        capacity: initial number of account rows to allocate.
+
+    Attributes:
+        accounts: the margin accounts (struct of arrays).
+        status: NORMAL, EMERGENCY or SETTLED.
+        insurance_fund: the insurance fund balance.
+        social_loss_per_contract_long / social_loss_per_contract_short: the seed's
+            ``LongSocialLossPerContract`` / ``ShortSocialLossPerContract``.
+        bad_debt: losses that could not be socialised because the paying side was empty.
+        now: the current time in whole seconds.
+    """
+
+    def __init__(
+        self,
+        governance: PerpetualGovernance | None = None,
+        price_source: PriceSource | None = None,
+        *,
+        capacity: int = 64,
+    ) -> None:
+        self.governance = governance if governance is not None else PerpetualGovernance()
+        self.price_source: PriceSource = (
+            price_source if price_source is not None else ExternalPriceSource()
+        )
+        self.accounts = AccountStore(capacity)
+        self.status = Status.NORMAL
+        self.settlement_price = 0.0
+        self.social_loss_per_contract_long = 0.0
+        self.social_loss_per_contract_short = 0.0
+        self.insurance_fund = 0.0
+        self.bad_debt = 0.0
+        self.total_size_long = 0.0
+        self.total_size_short = 0.0
+        self.now = 0
+        # Ledger of collateral crossing the contract boundary, for the conservation check.
+        self.total_deposits = 0.0
+        self.total_withdrawals = 0.0
+        self.admin_adjustments = 0.0
+        self.settlement_shortfall = 0.0
+        #: Set by set-up operations that create positions without a counterparty; the
+        #: conservation and open-interest checks are then not meaningful and are skipped.
+        self.setup_used = False
+        self._slpc_floor = (0.0, 0.0)
+        self.event_sink: EventSink | None = None
+        self.dev = self.accounts.add(DEV_ACCOUNT)
+        #: Accounts whose cash belongs to others (the pool): settle() refuses them.
+        self._pooled_rows: set[int] = set()
+
+    # ----------------------------------------------------------------------------------------
+    # Prices and small helpers
+
+    @property
+    def mark_price(self) -> float:
+        """``MarkPrice``: the price source's in NORMAL, the settlement price otherwise."""
+        if self.status is not Status.NORMAL:
+            return self.settlement_price
+        return self.price_source.mark_price()
+
+    @property
+    def accumulated_funding_per_contract(self) -> float:
+        """``AccumulatedFundingPerContract`` from the price source."""
+        return self.price_source.accumulated_funding_per_contract()
+
+    def _funding(self) -> None:
+        if self.status is Status.NORMAL:
+            self.price_source.funding()
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        if self.event_sink is not None:
+            fields["kind"] = kind
+            fields["time"] = self.now
+            self.event_sink(fields)
+
+    def row(self, account: str | int) -> int:
+        """The row of an account given by name or row (raises UnknownAccountError)."""
+        return self.accounts.row(account)
+
+    def name(self, row: int) -> str:
+        """The name of the account in ``row``."""
+        return self.accounts.names[row]
+
+    def state(self, account: str | int) -> AccountState:
+        """The stored fields of one account."""
+        return self.accounts.read(self.accounts.row(account))
+
+    def ensure_account(self, name: str) -> int:
+        """Return the row of ``name``, creating a flat empty account if needed."""
+        row = self.accounts.index.get(name)
+        if row is None:
+            row = self.accounts.add(name)
+        return row
+
+    def _require_status(self, *allowed: Status, op: str) -> None:
+        if self.status not in allowed:
+            names = " or ".join(s.value for s in allowed)
+            raise WrongStatusError(
+                f"{op} requires status {names}; the perpetual is {self.status.value}"
+            )
+
+    def _mb(self, st: AccountState, price: float, acc: float) -> float:
+        return margin_balance(
+            st, price, self.social_loss_per_contract_long, self.social_loss_per_contract_short, acc
+        )
+
+    def _is_safe(self, st: AccountState, price: float, acc: float) -> bool:
+        mm = price * st.position_size * self.governance.maintenance_margin_rate
+        return self._mb(st, price, acc) >= mm
+
+    def _available(self, st: AccountState, price: float, acc: float) -> float:
+        pm = price * st.position_size * self.governance.initial_margin_rate
+        return self._mb(st, price, acc) - pm
+
+    def check_after(
+        self,
+        who: str,
+        st: AccountState,
+        opened: float,
+        price: float,
+        acc: float,
+        *,
+        allow_negative_cash: bool = False,
+    ) -> None:
+        """The post-trade checks of the seed: IM-safe if it opened, safe in any case, cash ≥ 0.
+
+        Raises:
+            UnsafeError: the margin requirement is not met.
+            InsufficientBalanceError: cash would end negative.
+        """
+        mb = self._mb(st, price, acc)
+        if opened > 0.0:
+            pm = price * st.position_size * self.governance.initial_margin_rate
+            if mb < pm:
+                raise UnsafeError(
+                    f"{who} would not be initial-margin safe: margin balance {mb:.10g}"
+                    f" < position margin {pm:.10g} at mark price {price:.10g}"
+                )
+        mm = price * st.position_size * self.governance.maintenance_margin_rate
+        if mb < mm:
+            raise UnsafeError(
+                f"{who} would not be safe: margin balance {mb:.10g} < maintenance margin"
+                f" {mm:.10g} at mark price {price:.10g}"
+            )
+        if st.cash_balance < 0.0 and not allow_negative_cash:
+            raise InsufficientBalanceError(
+                f"{who} would end with a negative cash balance {st.cash_balance:.10g}"
+            )
+
+    def _commit(self, row: int, before: AccountState, after: AccountState) -> None:
+        dl, ds = _size_delta(before, after)
+        if dl:
+            self.total_size_long += dl
+        if ds:
+            self.total_size_short += ds
+        self.accounts.write(row, after)
+
+    def _snap_open_interest(self) -> None:
+        # Incremental float sums drift by ~1e-16 per trade; when both sides should be equal,
+        # make them bit-identical so "long OI == short OI" is an exact statement.
+        if self.total_size_long != self.total_size_short and math.isclose(
+            self.total_size_long, self.total_size_short, rel_tol=1e-12, abs_tol=1e-12
+        ):
+            self.total_size_short = self.total_size_long
+        if abs(self.total_size_long) < 1e-12:
+            self.total_size_long = max(self.total_size_long, 0.0)
+        if abs(self.total_size_short) < 1e-12:
+            self.total_size_short = max(self.total_size_short, 0.0)
+
+    # ----------------------------------------------------------------------------------------
+    # Governance and time
+
+    def set_governance(self, key: str, value: Any) -> None:
+        """Change one governance parameter at run time, with the same validation.
+
+        Raises:
+            GovernanceError: unknown key or the new set violates the seed's rules.
+        """
+        self.governance = self.governance.with_changes(**{key: value})
+        self._emit("set_governance", key=key, value=value)
+
+    def set_time(self, now: int) -> None:
+        """Advance the clock to ``now`` (whole seconds; time never goes back).
+
+        Raises:
+            BadAmountError: not whole seconds, or earlier than the current time.
+        """
+        t = check_time(now)
+        if t < self.now:
+            raise BadAmountError(f"time cannot go back: {t} < current time {self.now}")
+        self.now = t
+
+    # ----------------------------------------------------------------------------------------
+    # Deposit / withdraw / remargin
+
+    def deposit(self, account: str, amount: float) -> None:
+        """``Deposit``: move collateral from the wallet into the account (creates it if new).
+
+        Allowed in NORMAL and EMERGENCY (to avoid liquidation).
+        """
+        self._require_status(Status.NORMAL, Status.EMERGENCY, op="deposit")
+        amt = check_positive(amount, "deposit amount")
+        if not isinstance(account, str) or not account:
+            raise InvalidOperationError(f"account name must be a non-empty string, got {account!r}")
+        row = self.ensure_account(account)
+        st = self.accounts.read(row)
+        self.accounts.write(row, st._replace(cash_balance=st.cash_balance + amt))
+        self.total_deposits += amt
+        self._emit("deposit", account=account, amount=amt)
+
+    def withdraw(self, account: str | int, amount: float) -> None:
+        """``Withdraw``: funding, remargin, then move collateral out to the wallet.
+
+        Requires NORMAL, a safe account, ``amount`` ≤ the withdrawable balance and a safe,
+        initial-margin-safe account afterwards.
+        """
+        self._require_status(Status.NORMAL, op="withdraw")
+        amt = check_positive(amount, "withdraw amount")
+        row = self.row(account)
+        # Views already see funding as of now; it is stored only once the call is accepted.
+        price = self.mark_price
+        acc = self.accumulated_funding_per_contract
+        st = self.accounts.read(row)
+        who = self.name(row)
+        if not self._is_safe(st, price, acc):
+            raise UnsafeError(f"{who} is not safe and cannot withdraw")
+        rem = self._remargined(st, price, acc)
+        withdrawable = max(self._available(rem, price, acc), 0.0)
+        if amt > withdrawable:
+            raise InsufficientBalanceError(
+                f"{who} cannot withdraw {amt:.10g}: withdrawable balance is {withdrawable:.10g}"
+            )
+        new = rem._replace(cash_balance=rem.cash_balance - amt)
+        self.check_after(who, new, 1.0 if new.position_size > 0 else 0.0, price, acc)
+        self._funding()
+        self.accounts.write(row, new)
+        self.total_withdrawals += amt
+        self._emit("withdraw", account=who, amount=amt, price=price)
+
+    def _remargined(self, st: AccountState, price: float, acc: float) -> AccountState:
+        if st.position_side is Side.FLAT:
+            return st
+        slpc = (
+            self.social_loss_per_contract_long
+            if st.position_side is Side.LONG
+            else self.social_loss_per_contract_short
+        )
+        pnl2 = (
+            pnl1(st, price)
+            - social_loss(
+                st, self.social_loss_per_contract_long, self.social_loss_per_contract_short
+            )
+            - funding_loss(st, acc)
+        )
+        size = st.position_size
+        return AccountState(
+            st.cash_balance + pnl2, st.position_side, size, price * size, slpc * size, acc * size
+        )
+
+    def remargin(self, account: str | int) -> None:
+        """``Remargin``: realise PNL2 into cash and reset the entries to the mark price.
+
+        Requires NORMAL and a safe account (so cash cannot end negative).
+        """
+        self._require_status(Status.NORMAL, op="remargin")
+        row = self.row(account)
+        price = self.mark_price
+        acc = self.accumulated_funding_per_contract
+        st = self.accounts.read(row)
+        if not self._is_safe(st, price, acc):
+            raise UnsafeError(f"{self.name(row)} is not safe and cannot be remargined")
+        self._funding()
+        self.accounts.write(row, self._remargined(st, price, acc))
+        self._emit("remargin", account=self.name(row), price=price)
+
+    # ----------------------------------------------------------------------------------------
+    # Trades
+
+    def _dev_fee(
+        self,
+        who: str,
+        st: AccountState,
+        dev: AccountState,
+        price: float,
+        opened: float,
+        closed: float,
+        rate: float,
+        mark: float,
+        acc: float,
+    ) -> tuple[AccountState, AccountState, float]:
+        """The seed's dev fee of one party: capped on closes, must be covered on opens."""
+        if rate == 0.0:
+            return st, dev, 0.0
+        hard = price * opened * rate
+        soft = price * closed * rate
+        fee = hard + soft
+        if fee > 0.0:
+            available = self._available(st, mark, acc)
+            if available < hard:
+                raise UnsafeError(
+                    f"{who}'s available margin {available:.10g} does not cover the dev fee"
+                    f" {hard:.10g} on the opened position"
+                )
+            fee = min(fee, max(available, 0.0))
+        elif dev.cash_balance + fee < 0.0:
+            raise InsufficientBalanceError(
+                f"the dev account cannot pay a rebate of {-fee:.10g}:"
+                f" it holds {dev.cash_balance:.10g}"
+            )
+        return (
+            st._replace(cash_balance=st.cash_balance - fee),
+            dev._replace(cash_balance=dev.cash_balance + fee),
+            fee,
+        )
+
+    def trade(
+        self,
+        taker: str | int,
+        maker: str | int,
+        side: str | Side,
+        price: float,
+        amount: float,
+    ) -> TradeFill:
+        """The seed's Buy/Sell between two margin accounts at a given price.
+
+        Args:
+            taker: the account whose side is given.
+            maker: the counterparty (takes the opposite side).
+            side: the taker's side: ``"buy"``/``"long"`` or ``"sell"``/``"short"``.
+            price: the trade price.
+            amount: contracts, a multiple of ``trading_lot_size``.
+
+        Returns:
+            The fill with the dev fees charged (taker fee, maker fee; negative is a rebate).
+        """
+        self._require_status(Status.NORMAL, op="trade")
+        try:
+            tside = parse_side(side)
+        except ValueError as exc:
+            raise BadAmountError(str(exc)) from None
+        if tside is Side.FLAT:
+            raise BadAmountError("trade side must be buy/long or sell/short")
+        p = check_price(price, "trade price")
+        amt = check_positive(amount, "trade amount")
+        check_lot(amt, self.governance.trading_lot_size, "trade amount")
+        t_row, m_row = self.row(taker), self.row(maker)
+        if t_row == m_row:
+            raise InvalidOperationError("taker and maker must be different accounts")
+        if self.dev in (t_row, m_row):
+            raise InvalidOperationError("the dev account cannot trade")
+        if t_row in self._pooled_rows or m_row in self._pooled_rows:
+            raise InvalidOperationError("the pool trades only through the AMM")
+        mark = self.mark_price
+        acc = self.accumulated_funding_per_contract
+        sl_l, sl_s = self.social_loss_per_contract_long, self.social_loss_per_contract_short
+        t0, m0 = self.accounts.read(t_row), self.accounts.read(m_row)
+        t1, t_open, t_close = apply_trade(t0, tside, p, amt, sl_l, sl_s, acc)
+        m1, m_open, m_close = apply_trade(m0, tside.opposite, p, amt, sl_l, sl_s, acc)
+        g = self.governance
+        dev0 = self.accounts.read(self.dev)
+        t_name, m_name = self.name(t_row), self.name(m_row)
+        t1, dev1, t_fee = self._dev_fee(
+            t_name, t1, dev0, p, t_open, t_close, g.taker_dev_fee_rate, mark, acc
+        )
+        m1, dev1, m_fee = self._dev_fee(
+            m_name, m1, dev1, p, m_open, m_close, g.maker_dev_fee_rate, mark, acc
+        )
+        self.check_after(t_name, t1, t_open, mark, acc)
+        self.check_after(m_name, m1, m_open, mark, acc)
+        self._funding()
+        self._commit(t_row, t0, t1)
+        self._commit(m_row, m0, m1)
+        self.accounts.write(self.dev, dev1)
+        self._snap_open_interest()
+        self._emit(
+            "trade",
+            account=t_name,
+            counterparty=m_name,
+            side=tside.name.lower(),
+            amount=amt,
+            price=p,
+            fee=t_fee,
+            counterparty_fee=m_fee,
+        )
+        return TradeFill(p, amt, t_fee, m_fee)
+
+    # ----------------------------------------------------------------------------------------
+    # Liquidation
+
+    def liquidation_amount(self, account: str | int, price: float | None = None) -> float:
+        """The seed's X clipped to [0, size] and rounded up to ``lot_size`` (no max cap).
+
+        Args:
+            account: the account.
+            price: the liquidation price; the current mark (or settlement) price if omitted.
+        """
+        st = self.state(account)
+        p = self.mark_price if price is None else check_price(price)
+        return self._liquidation_amount(st, p, self.accumulated_funding_per_contract)
+
+    def _liquidation_amount(self, st: AccountState, price: float, acc: float) -> float:
+        if st.position_side is Side.FLAT:
+            return 0.0
+        g = self.governance
+        size = st.position_size
+        if st.position_side is Side.LONG:
+            num = (
+                st.cash_balance
+                - st.entry_value
+                + st.entry_social_loss
+                + st.entry_funding_loss
+                - acc * size
+                + price * size
+                - price * g.initial_margin_rate * size
+                - self.social_loss_per_contract_long * size
+            )
+        else:
+            num = (
+                st.cash_balance
+                + st.entry_value
+                + st.entry_social_loss
+                - st.entry_funding_loss
+                + acc * size
+                - price * size
+                - price * g.initial_margin_rate * size
+                - size * self.social_loss_per_contract_short
+            )
+        den = price * (g.liquidation_penalty_rate + g.penalty_fund_rate - g.initial_margin_rate)
+        x = num / den
+        x = min(max(x, 0.0), size)
+        if x <= 0.0:
+            return 0.0
+        return min(ceil_to_lot(x, g.lot_size), size)
+
+    def liquidate(
+        self, liquidator: str | int, trader: str | int, max_amount: float
+    ) -> LiquidationResult:
+        """``Liquidate``: move part of an unsafe account's position to the liquidator.
+
+        Allowed in NORMAL (at the mark price) and EMERGENCY (at the settlement price).
+        The amount is the seed's X rounded up to ``lot_size``, capped by ``max_amount`` and the
+        position. Penalties go to the liquidator and the insurance fund; a shortfall is paid by
+        the insurance fund, then socialised on the side given by ``social_loss_side``
+        (opposite by default), or recorded as bad debt when that side is empty.
+        """
+        self._require_status(Status.NORMAL, Status.EMERGENCY, op="liquidate")
+        max_amt = check_positive(max_amount, "max liquidation amount")
+        g = self.governance
+        check_lot(max_amt, g.lot_size, "max liquidation amount")
+        l_row, v_row = self.row(liquidator), self.row(trader)
+        if l_row == v_row:
+            raise InvalidOperationError("an account cannot liquidate itself")
+        if self.dev in (l_row, v_row):
+            raise InvalidOperationError("the dev account cannot take part in a liquidation")
+        if l_row in self._pooled_rows:
+            raise InvalidOperationError("the pool cannot act as a liquidator")
+        price = self.mark_price
+        acc = self.accumulated_funding_per_contract
+        sl_l, sl_s = self.social_loss_per_contract_long, self.social_loss_per_contract_short
+        v0 = self.accounts.read(v_row)
+        l_name, v_name = self.name(l_row), self.name(v_row)
+        if v0.position_side is Side.FLAT or self._is_safe(v0, price, acc):
+            raise InvalidOperationError(f"{v_name} is safe and cannot be liquidated")
+        amount = min(self._liquidation_amount(v0, price, acc), max_amt, v0.position_size)
+        if amount <= 0.0:
+            raise BadAmountError(f"the liquidation amount of {v_name} is 0")
+        vside = v0.position_side
+        v1, _, _ = apply_trade(v0, vside.opposite, price, amount, sl_l, sl_s, acc)
+        penalty_l = price * amount * g.liquidation_penalty_rate
+        penalty_f = price * amount * g.penalty_fund_rate
+        cash_after = v1.cash_balance - penalty_l - penalty_f
+        loss = 0.0
+        if cash_after < 0.0:
+            loss = -cash_after
+            cash_after = 0.0
+        v1 = v1._replace(cash_balance=cash_after)
+        l0 = self.accounts.read(l_row)
+        l1, l_open, _ = apply_trade(l0, vside, price, amount, sl_l, sl_s, acc)
+        l1 = l1._replace(cash_balance=l1.cash_balance + penalty_l)
+        # Totals after the position transfer (victim closed, liquidator opened or closed).
+        dl_v, ds_v = _size_delta(v0, v1)
+        dl_l, ds_l = _size_delta(l0, l1)
+        long_after = self.total_size_long + dl_v + dl_l
+        short_after = self.total_size_short + ds_v + ds_l
+        fund = self.insurance_fund + penalty_f
+        fund_paid = min(fund, loss)
+        fund -= fund_paid
+        social = loss - fund_paid
+        new_sl_l, new_sl_s = sl_l, sl_s
+        bad = 0.0
+        if social > 0.0:
+            pay_side = vside.opposite if g.social_loss_side == "opposite" else vside
+            pay_size = long_after if pay_side is Side.LONG else short_after
+            if pay_size > 1e-15:
+                if pay_side is Side.LONG:
+                    new_sl_l = sl_l + social / pay_size
+                else:
+                    new_sl_s = sl_s + social / pay_size
+            else:
+                bad = social
+        # The liquidator's check sees the social loss it may have just been charged.
+        lmb = margin_balance(l1, price, new_sl_l, new_sl_s, acc)
+        req_rate = g.initial_margin_rate if l_open > 0.0 else g.maintenance_margin_rate
+        req = price * l1.position_size * req_rate
+        if lmb < req:
+            kind = "initial-margin" if l_open > 0.0 else "maintenance-margin"
+            raise UnsafeError(
+                f"liquidator {l_name} would not be {kind} safe: margin balance {lmb:.10g}"
+                f" < {req:.10g} at price {price:.10g}"
+            )
+        if l1.cash_balance < 0.0:
+            raise InsufficientBalanceError(
+                f"liquidator {l_name} would end with a negative cash balance {l1.cash_balance:.10g}"
+            )
+        self._funding()
+        self._commit(v_row, v0, v1)
+        self._commit(l_row, l0, l1)
+        self._snap_open_interest()
+        self.insurance_fund = fund
+        self.social_loss_per_contract_long = new_sl_l
+        self.social_loss_per_contract_short = new_sl_s
+        self._slpc_floor = (new_sl_l, new_sl_s)
+        self.bad_debt += bad
+        result = LiquidationResult(
+            liquidator=l_name,
+            trader=v_name,
+            side=vside.name.lower(),
+            price=price,
+            amount=amount,
+            penalty_to_liquidator=penalty_l,
+            penalty_to_fund=penalty_f,
+            liquidation_loss=loss,
+            insurance_fund_paid=fund_paid,
+            social_loss=social - bad,
+            bad_debt=bad,
+        )
+        self._emit(
+            "liquidate",
+            account=v_name,
+            counterparty=l_name,
+            side=result.side,
+            amount=amount,
+            price=price,
+            penalty=penalty_l,
+            penalty_fund=penalty_f,
+            loss=loss,
+            insurance_fund_paid=fund_paid,
+            social_loss=result.social_loss,
+            bad_debt=bad,
+        )
+        return result
+
+    # ----------------------------------------------------------------------------------------
+    # Insurance fund and admin
+
+    def deposit_insurance_fund(self, amount: float) -> None:
+        """Anyone may add collateral to the insurance fund (not in SETTLED)."""
+        self._require_status(Status.NORMAL, Status.EMERGENCY, op="deposit_insurance_fund")
+        amt = check_positive(amount, "insurance fund deposit")
+        self.insurance_fund += amt
+        self.total_deposits += amt
+        self._emit("deposit_insurance_fund", amount=amt)
+
+    def increase_cash_balance(self, account: str | int, amount: float) -> None:
+        """Admin power in EMERGENCY: add ``amount`` to an account's cash."""
+        self._require_status(Status.EMERGENCY, op="increase_cash_balance")
+        amt = check_positive(amount, "amount")
+        row = self.row(account)
+        st = self.accounts.read(row)
+        self.accounts.write(row, st._replace(cash_balance=st.cash_balance + amt))
+        self.admin_adjustments += amt
+        self._emit("increase_cash_balance", account=self.name(row), amount=amt)
+
+    def decrease_cash_balance(self, account: str | int, amount: float) -> None:
+        """Admin power in EMERGENCY: remove ``amount`` from an account's cash (not below 0)."""
+        self._require_status(Status.EMERGENCY, op="decrease_cash_balance")
+        amt = check_positive(amount, "amount")
+        row = self.row(account)
+        st = self.accounts.read(row)
+        if st.cash_balance - amt < 0.0:
+            raise InsufficientBalanceError(
+                f"{self.name(row)} holds {st.cash_balance:.10g}; cannot decrease by {amt:.10g}"
+            )
+        self.accounts.write(row, st._replace(cash_balance=st.cash_balance - amt))
+        self.admin_adjustments -= amt
+        self._emit("decrease_cash_balance", account=self.name(row), amount=amt)
+
+    def set_social_loss_per_contract(
+        self, side: str | Side, value: float, *, setup: bool = False
+    ) -> None:
+        """Admin power in EMERGENCY: set the social loss per contract of one side.
+
+        Args:
+            side: long or short.
+            value: the new per-contract social loss (finite).
+            setup: allow it outside EMERGENCY, to reproduce a known state (replay set-up).
+        """
+        if not setup:
+            self._require_status(Status.EMERGENCY, op="set_social_loss_per_contract")
+        try:
+            s = parse_side(side)
+        except ValueError as exc:
+            raise BadAmountError(str(exc)) from None
+        if s is Side.FLAT:
+            raise BadAmountError("side must be long or short")
+        v = check_finite(value, "social loss per contract")
+        if s is Side.LONG:
+            delta = v - self.social_loss_per_contract_long
+            self.admin_adjustments -= delta * self.total_size_long
+            self.social_loss_per_contract_long = v
+        else:
+            delta = v - self.social_loss_per_contract_short
+            self.admin_adjustments -= delta * self.total_size_short
+            self.social_loss_per_contract_short = v
+        self._slpc_floor = (self.social_loss_per_contract_long, self.social_loss_per_contract_short)
+        self._emit("set_social_loss_per_contract", side=s.name.lower(), price=v)
+
+    def open_position(self, account: str, side: str | Side, price: float, amount: float) -> None:
+        """Set-up only: give ``account`` a position with no counterparty, fees or checks.
+
+        Used to reproduce a known state (an incident, a snapshot). The open-interest and
+        conservation checks are disabled for the rest of the run.
+        """
+        try:
+            s = parse_side(side)
+        except ValueError as exc:
+            raise BadAmountError(str(exc)) from None
+        if s is Side.FLAT:
+            raise BadAmountError("side must be long or short")
+        p = check_price(price)
+        amt = check_positive(amount, "amount")
+        row = self.ensure_account(account)
+        st = self.accounts.read(row)
+        acc = self.accumulated_funding_per_contract
+        new, _, _ = apply_trade(
+            st,
+            s,
+            p,
+            amt,
+            self.social_loss_per_contract_long,
+            self.social_loss_per_contract_short,
+            acc,
+        )
+        self._commit(row, st, new)
+        self.setup_used = True
+        self._emit("open_position", account=account, side=s.name.lower(), amount=amt, price=p)
+
+    # ----------------------------------------------------------------------------------------
+    # Global settlement
+
+    def begin_global_settlement(self, price: float) -> None:
+        """``BeginGlobalSettle``: enter EMERGENCY at ``price`` (repeatable to correct it).
+
+        Funding is brought up to date first, then frozen. Trading and withdrawals stop.
+        """
+        self._require_status(Status.NORMAL, Status.EMERGENCY, op="begin_global_settlement")
+        p = check_price(price, "settlement price")
+        self._funding()
+        self.settlement_price = p
+        self.status = Status.EMERGENCY
+        self._emit("begin_global_settlement", price=p)
+
+    def global_settled(self) -> None:
+        """``GlobalSettled``: EMERGENCY → SETTLED; the pool's position closes at the price."""
+        self._require_status(Status.EMERGENCY, op="global_settled")
+        price = self.settlement_price
+        acc = self.accumulated_funding_per_contract
+        for row in sorted(self._pooled_rows):
+            st = self.accounts.read(row)
+            if st.position_side is not Side.FLAT:
+                mb = self._mb(st, price, acc)
+                if mb < 0.0:
+                    self.settlement_shortfall += -mb
+                self._commit(row, st, AccountState(max(mb, 0.0), Side.FLAT, 0.0, 0.0, 0.0, 0.0))
+        self.status = Status.SETTLED
+        self._emit("global_settled", price=price)
+
+    def settle(self, account: str | int) -> float:
+        """``Settle``: in SETTLED pay out max(cash + PNL2, 0) and flatten the account.
+
+        Returns:
+            The collateral paid to the owner's wallet.
+        """
+        self._require_status(Status.SETTLED, op="settle")
+        row = self.row(account)
+        if row in self._pooled_rows:
+            raise InvalidOperationError(
+                f"{self.name(row)} is the pool's account; LPs redeem it with settle_share"
+            )
+        st = self.accounts.read(row)
+        mb = self._mb(st, self.settlement_price, self.accumulated_funding_per_contract)
+        payout = max(mb, 0.0)
+        if mb < 0.0:
+            self.settlement_shortfall += -mb
+        self._commit(row, st, FLAT_ACCOUNT)
+        self.total_withdrawals += payout
+        self._emit("settle", account=self.name(row), amount=payout, price=self.settlement_price)
+        return payout
+
+    # ----------------------------------------------------------------------------------------
+    # Views
+
+    def view(self, account: str | int, price: float | None = None) -> AccountView:
+        """Every quantity of the seed for one account, at the mark price or at ``price``."""
+        row = self.row(account)
+        st = self.accounts.read(row)
+        p = self.mark_price if price is None else check_price(price)
+        acc = self.accumulated_funding_per_contract
+        g = self.governance
+        sl_l, sl_s = self.social_loss_per_contract_long, self.social_loss_per_contract_short
+        p1 = pnl1(st, p)
+        sl = social_loss(st, sl_l, sl_s)
+        fl = funding_loss(st, acc)
+        pnl2 = p1 - sl - fl
+        mb = st.cash_balance + pnl2
+        size = st.position_size
+        pm = p * size * g.initial_margin_rate
+        mm = p * size * g.maintenance_margin_rate
+        avail = mb - pm
+        if st.position_side is Side.LONG:
+            liq = (st.cash_balance - st.entry_value - sl - fl) / (
+                size * g.maintenance_margin_rate - size
+            )
+        elif st.position_side is Side.SHORT:
+            liq = (st.cash_balance + st.entry_value - sl - fl) / (
+                size * g.maintenance_margin_rate + size
+            )
+        else:
+            liq = 0.0
+        return AccountView(
+            cash_balance=st.cash_balance,
+            position_side=st.position_side.name.lower(),
+            position_size=size,
+            entry_value=st.entry_value,
+            entry_social_loss=st.entry_social_loss,
+            entry_funding_loss=st.entry_funding_loss,
+            price=p,
+            pnl1=p1,
+            social_loss=sl,
+            funding_loss=fl,
+            pnl2=pnl2,
+            margin_balance=mb,
+            position_margin=pm,
+            maintenance_margin=mm,
+            available_margin=avail,
+            withdrawable_balance=max(avail, 0.0),
+            is_safe=mb >= mm,
+            is_im_safe=avail >= 0.0,
+            is_bankrupt=mb < 0.0,
+            estimated_liquidation_price=liq,
+            liquidation_amount=self._liquidation_amount(st, p, acc),
+            avg_entry_price=st.entry_value / size if size > 0 else 0.0,
+        )
+
+    def margin_balances(self, price: float | None = None) -> FloatArray:
+        """``MarginBalance`` of every account, vectorised (at the mark price or ``price``)."""
+        p = self.mark_price if price is None else check_price(price)
+        a = self.accounts
+        acc = self.accumulated_funding_per_contract
+        side = a.position_side
+        size = a.position_size
+        sign = np.where(side == Side.LONG, 1.0, np.where(side == Side.SHORT, -1.0, 0.0))
+        slpc = np.where(
+            side == Side.LONG,
+            self.social_loss_per_contract_long,
+            self.social_loss_per_contract_short,
+        )
+        pnl = sign * (p * size - a.entry_value)
+        sl = np.where(side == Side.FLAT, 0.0, slpc * size - a.entry_social_loss)
+        fl = sign * (acc * size - a.entry_funding_loss)
+        result: FloatArray = a.cash_balance + pnl - sl - fl
+        return result
+
+    def maintenance_margins(self, price: float | None = None) -> FloatArray:
+        """``MaintenanceMargin`` of every account, vectorised."""
+        p = self.mark_price if price is None else check_price(price)
+        result: FloatArray = (
+            p * self.accounts.position_size * self.governance.maintenance_margin_rate
+        )
+        return result
+
+    def unsafe_accounts(self, price: float | None = None) -> IntArray:
+        """Rows of every account with MarginBalance < MaintenanceMargin (one vectorised scan)."""
+        p = self.mark_price if price is None else check_price(price)
+        unsafe = self.margin_balances(p) < self.maintenance_margins(p)
+        return np.flatnonzero(unsafe).astype(np.int64)
+
+    def bankrupt_accounts(self, price: float | None = None) -> IntArray:
+        """Rows of every account with MarginBalance < 0."""
+        return np.flatnonzero(self.margin_balances(price) < 0.0).astype(np.int64)
+
+    # ----------------------------------------------------------------------------------------
+    # Accounting checks
+
+    def total_value(self) -> float:
+        """Σ margin balances (at the mark or settlement price) + the insurance fund."""
+        if len(self.accounts) == 0:
+            return self.insurance_fund
+        price: float | None
+        try:
+            price = self.mark_price
+        except InvalidOperationError:
+            price = None
+        if price is None:
+            # No price yet: only valid while nobody holds a position.
+            return float(self.accounts.cash_balance.sum()) + self.insurance_fund
+        return float(self.margin_balances(price).sum()) + self.insurance_fund
+
+    def expected_value(self) -> float:
+        """What :meth:`total_value` must equal: deposits − withdrawals + value created by
+        write-offs (bad debt, settlement shortfall) + admin adjustments."""
+        return (
+            self.total_deposits
+            - self.total_withdrawals
+            + self.bad_debt
+            + self.settlement_shortfall
+            + self.admin_adjustments
+        )
+
+    def check_invariants(self, *, raise_on_violation: bool = True) -> list[str]:
+        """Check the accounting invariants; return (or raise) the violations found.
+
+        - collateral is conserved: Σ(cash + PNL2) + insurance fund = deposits − withdrawals
+          + bad debt + settlement shortfall + admin adjustments;
+        - long open interest == short open interest == the sums of the account arrays
+          (NORMAL and EMERGENCY);
+        - no account has negative cash; the insurance fund is not negative;
+        - position sizes are ≥ 0 and flat ⇔ size 0;
+        - social loss per contract never decreased except by the admin.
+        """
+        problems: list[str] = []
+        a = self.accounts
+        size = a.position_size
+        side = a.position_side
+        scale = float(np.abs(a.cash_balance).sum()) + abs(self.insurance_fund)
+        scale += self.total_deposits + self.total_withdrawals + 1.0
+        if (a.cash_balance < -INVARIANT_RTOL * scale).any():
+            rows = np.flatnonzero(a.cash_balance < -INVARIANT_RTOL * scale)[:5]
+            problems.append(
+                "negative cash balance: "
+                + ", ".join(f"{a.names[r]}={a.cash_balance[r]:.10g}" for r in rows)
+            )
+        if self.insurance_fund < -INVARIANT_RTOL * scale:
+            problems.append(f"negative insurance fund {self.insurance_fund:.10g}")
+        if (size < 0).any():
+            problems.append("negative position size")
+        flat = side == Side.FLAT
+        if (flat & (size != 0)).any() or (~flat & (size <= 0)).any():
+            problems.append("position side and size disagree (flat must mean size 0)")
+        floor_l, floor_s = self._slpc_floor
+        if (
+            self.social_loss_per_contract_long < floor_l
+            or self.social_loss_per_contract_short < floor_s
+        ):
+            problems.append("social loss per contract decreased outside an admin operation")
+        sum_long = float(size[side == Side.LONG].sum())
+        sum_short = float(size[side == Side.SHORT].sum())
+        oi_scale = max(sum_long, sum_short, 1.0)
+        if not math.isclose(sum_long, self.total_size_long, rel_tol=1e-9, abs_tol=1e-9 * oi_scale):
+            problems.append(
+                f"total_size_long {self.total_size_long:.12g} != Σ long sizes {sum_long:.12g}"
+            )
+        if not math.isclose(
+            sum_short, self.total_size_short, rel_tol=1e-9, abs_tol=1e-9 * oi_scale
+        ):
+            problems.append(
+                f"total_size_short {self.total_size_short:.12g} != Σ short sizes {sum_short:.12g}"
+            )
+        if not self.setup_used:
+            # Settlement flattens accounts one at a time, so only before it must sides match.
+            if self.status is not Status.SETTLED and not math.isclose(
+                sum_long, sum_short, rel_tol=1e-9, abs_tol=1e-9 * oi_scale
+            ):
+                problems.append(f"long open interest {sum_long:.12g} != short {sum_short:.12g}")
+            value, expected = self.total_value(), self.expected_value()
+            notional = float(np.abs(a.entry_value).sum())
+            tol = INVARIANT_RTOL * (scale + notional)
+            if abs(value - expected) > tol:
+                problems.append(
+                    f"collateral not conserved: Σ margin balances + insurance fund = {value:.12g}"
+                    f" but deposits − withdrawals + write-offs + admin = {expected:.12g}"
+                    f" (difference {value - expected:.3g})"
+                )
+        if problems and raise_on_violation:
+            raise InvariantViolation(
+                f"accounting invariants violated at time {self.now}: " + "; ".join(problems)
+            )
+        return problems
+
+    # ----------------------------------------------------------------------------------------
+
+    def mark_pooled(self, row: int) -> None:
+        """Mark an account as a pool account (its cash belongs to share holders)."""
+        self._pooled_rows.add(row)
+
+    def change_governance(self, governance: PerpetualGovernance) -> None:
+        """Replace the whole governance set (already validated)."""
+        if not isinstance(governance, PerpetualGovernance):
+            raise GovernanceError("governance must be a PerpetualGovernance")
+        self.governance = governance

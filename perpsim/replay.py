@@ -1,0 +1,554 @@
+"""``perpsim replay``: run a list of engine operations on named accounts and observe values.
+
+A replay file (YAML or JSON) holds ``ops``, a list of ``{op, ...args, at_time?}``. It is how a
+user reproduces an incident or audits a formula, and how the engine is checked against
+reference numbers. See ``docs/replay.md`` for the full list of operations and observations.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from perpsim.engine.amm import AMMPool, SettableOracle
+from perpsim.engine.governance import (
+    AMM_GOVERNANCE_KEYS,
+    GOVERNANCE_KEYS,
+    AMMGovernance,
+    PerpetualGovernance,
+    split_governance,
+)
+from perpsim.engine.perpetual import AccountView, ExternalPriceSource, Perpetual
+from perpsim.errors import ConfigError, EngineError, GovernanceError, InvalidOperationError
+
+# op name -> (required args, optional args)
+PERPETUAL_OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "deposit": (("account", "amount"), ()),
+    "withdraw": (("account", "amount"), ()),
+    "trade": (("taker", "maker", "side", "price", "amount"), ()),
+    "liquidate": (("liquidator", "trader", "max_amount"), ()),
+    "remargin": (("account",), ()),
+    "set_mark_price": (("price",), ()),
+    "set_accumulated_funding": (("value",), ()),
+    "set_time": (("time",), ()),
+    "set_governance": (("key", "value"), ()),
+    "begin_global_settlement": (("price",), ()),
+    "global_settled": ((), ()),
+    "settle": (("account",), ()),
+    "deposit_insurance_fund": (("amount",), ()),
+    "increase_cash_balance": (("account", "amount"), ()),
+    "decrease_cash_balance": (("account", "amount"), ()),
+    "set_social_loss_per_contract": (("side", "value"), ()),
+    "open_position": (("account", "side", "price", "amount"), ()),
+    "observe": (("names",), ("expect", "rel_tol", "abs_tol")),
+    "check_invariants": ((), ()),
+}
+AMM_OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "set_index": (("price",), ("timestamp",)),
+    "create_pool": (("account", "amount"), ()),
+    "buy": (("account", "amount"), ("limit_price", "deadline")),
+    "sell": (("account", "amount"), ("limit_price", "deadline")),
+    "add_liquidity": (("account", "amount"), ()),
+    "remove_liquidity": (("account", "shares"), ()),
+    "transfer_shares": (("from", "to", "shares"), ()),
+    "update_index": (("caller",), ()),
+    "settle_share": (("account", "shares"), ()),
+}
+ALL_OPS = {**PERPETUAL_OPS, **AMM_OPS}
+COMMON_KEYS = ("op", "at_time", "expect_error", "comment")
+
+PERP_FIELDS = (
+    "status",
+    "mark_price",
+    "insurance_fund",
+    "total_size_long",
+    "total_size_short",
+    "social_loss_per_contract_long",
+    "social_loss_per_contract_short",
+    "accumulated_funding_per_contract",
+    "settlement_price",
+    "bad_debt",
+    "time",
+)
+AMM_FIELDS = (
+    "index_price",
+    "index_timestamp",
+    "last_index_price",
+    "fair_price",
+    "mark_price",
+    "last_premium",
+    "last_ema_premium",
+    "premium_rate",
+    "funding_rate",
+    "accumulated_funding_per_contract",
+    "available_margin",
+    "position_size",
+    "total_supply",
+    "last_funding_time",
+    "share_price",
+)
+ACCOUNT_FIELDS = (*AccountView.__dataclass_fields__.keys(), "share_balance")
+
+Value = float | int | str | bool | None
+
+
+@dataclass
+class ReplayReport:
+    """The outcome of one replay, as written to JSON."""
+
+    file: str
+    venue: str
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed (no unexpected rejection, every expectation met)."""
+        return not self.failures
+
+    def to_json(self) -> str:
+        """The report as pretty JSON (non-finite numbers become strings)."""
+        doc = {"ok": self.ok, **asdict(self)}
+        return json.dumps(_jsonable(doc), indent=2)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else str(v)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def load_replay_file(path: str | Path) -> dict[str, Any]:
+    """Read a replay file (YAML or JSON).
+
+    Raises:
+        ConfigError: unreadable, not YAML/JSON, or not a mapping with an ``ops`` list.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read replay file: {exc.strerror or exc}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{p}: not valid YAML/JSON{where}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{p}: a replay file must be a mapping with an 'ops' list")
+    return doc
+
+
+class Replay:
+    """Runs replay operations against a fresh perpetual (and pool, when the file uses one).
+
+    Args:
+        doc: the parsed file: ``ops`` (list), optional ``governance`` (flat mapping of
+            governance keys), ``venue`` (``perpetual`` or ``amm``; inferred from the ops if
+            omitted), ``check_invariants`` (bool: check the accounting after every op).
+        source: a name for messages (the file path).
+
+    Raises:
+        ConfigError: the document is malformed; every problem is listed.
+    """
+
+    def __init__(self, doc: Mapping[str, Any], source: str = "<replay>") -> None:
+        self.source = source
+        problems: list[str] = []
+        allowed_top = {"ops", "governance", "venue", "check_invariants", "description", "name"}
+        for key in doc:
+            if key not in allowed_top:
+                problems.append(f"{key}: unknown top-level key (allowed: {sorted(allowed_top)})")
+        ops = doc.get("ops")
+        if not isinstance(ops, list):
+            problems.append("ops: must be a list of operations")
+            ops = []
+        self.ops: list[dict[str, Any]] = []
+        uses_amm = False
+        for i, op in enumerate(ops):
+            problems.extend(self._check_op(i, op))
+            if isinstance(op, dict):
+                self.ops.append(op)
+                if op.get("op") in AMM_OPS:
+                    uses_amm = True
+        venue = doc.get("venue")
+        if venue is None:
+            venue = "amm" if uses_amm else "perpetual"
+        elif venue not in ("perpetual", "amm"):
+            problems.append(f"venue: must be 'perpetual' or 'amm', got {venue!r}")
+        elif venue == "perpetual" and uses_amm:
+            problems.append("venue: 'perpetual' has no AMM pool, but the ops use AMM operations")
+        self.venue = str(venue)
+        gov = doc.get("governance") or {}
+        perp_gov = PerpetualGovernance()
+        amm_gov = AMMGovernance()
+        if not isinstance(gov, dict):
+            problems.append("governance: must be a mapping of governance keys to values")
+        else:
+            try:
+                perp_part, amm_part = split_governance(gov)
+                perp_gov = PerpetualGovernance(**perp_part)
+                amm_gov = AMMGovernance(**amm_part)
+            except GovernanceError as exc:
+                problems.append(f"governance: {exc}")
+        self.check_each = bool(doc.get("check_invariants", False))
+        if problems:
+            raise ConfigError("\n".join(f"{source}: {p}" for p in problems))
+        self.perp = Perpetual(perp_gov)
+        self.pool: AMMPool | None = None
+        self.oracle = SettableOracle()
+        self.external: ExternalPriceSource | None = None
+        if self.venue == "amm":
+            self.pool = AMMPool(self.perp, amm_gov, self.oracle)
+        else:
+            self.external = ExternalPriceSource()
+            self.perp.price_source = self.external
+
+    @staticmethod
+    def _check_op(i: int, op: Any) -> list[str]:
+        if not isinstance(op, dict):
+            return [f"ops[{i}]: each operation must be a mapping with an 'op' key, got {op!r}"]
+        name = op.get("op")
+        if name not in ALL_OPS:
+            close = difflib.get_close_matches(str(name), ALL_OPS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            return [f"ops[{i}].op: unknown operation {name!r}{hint}"]
+        required, optional = ALL_OPS[name]
+        problems = [f"ops[{i}] ({name}): missing argument {a!r}" for a in required if a not in op]
+        allowed = set(required) | set(optional) | set(COMMON_KEYS)
+        for key in op:
+            if key not in allowed:
+                problems.append(
+                    f"ops[{i}] ({name}): unknown argument {key!r}"
+                    f" (allowed: {sorted(set(required) | set(optional))})"
+                )
+        if name == "observe" and "names" in op:
+            names = op["names"]
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                problems.append(f"ops[{i}] (observe): names must be a list of strings")
+            expect = op.get("expect")
+            if expect is not None and not isinstance(expect, dict):
+                problems.append(f"ops[{i}] (observe): expect must be a mapping name -> value")
+        return problems
+
+    # ----------------------------------------------------------------------------------------
+
+    def run(self) -> ReplayReport:
+        """Run every op in order and return the report."""
+        report = ReplayReport(file=self.source, venue=self.venue)
+        for i, op in enumerate(self.ops):
+            self._run_one(i, op, report)
+        return report
+
+    def _snapshot(self) -> tuple[Any, ...]:
+        p = self.perp
+        arrays = tuple(v.tobytes() for v in p.accounts.snapshot().values())
+        scalars = (
+            p.status,
+            p.settlement_price,
+            p.social_loss_per_contract_long,
+            p.social_loss_per_contract_short,
+            p.insurance_fund,
+            p.bad_debt,
+            p.total_size_long,
+            p.total_size_short,
+            p.now,
+            p.governance,
+            p.total_deposits,
+            p.total_withdrawals,
+            tuple(p.accounts.names),
+        )
+        pool: tuple[Any, ...] = ()
+        if self.pool is not None:
+            pool = (
+                self.pool.funding_state,
+                self.pool.total_supply,
+                tuple(sorted(self.pool.share_balances.items())),
+                self.pool.created,
+                self.pool.dead,
+                self.pool.governance,
+            )
+        return arrays, scalars, pool
+
+    def _run_one(self, i: int, op: dict[str, Any], report: ReplayReport) -> None:
+        name = op["op"]
+        expect_error = bool(op.get("expect_error", False))
+        before = self._snapshot() if expect_error else None
+        try:
+            if "at_time" in op:
+                self._set_time(op["at_time"])
+            if name == "observe":
+                self._observe(i, op, report)
+                return
+            if name == "check_invariants":
+                problems = self.perp.check_invariants(raise_on_violation=False)
+                report.results.append({"index": i, "op": name, "result": problems})
+                if problems:
+                    report.failures.append({"index": i, "op": name, "failure": "; ".join(problems)})
+                return
+            result = self._dispatch(name, op)
+        except EngineError as exc:
+            entry = {
+                "index": i,
+                "op": name,
+                "error_type": type(exc).__name__,
+                "error": str(exc),
+                "expected": expect_error,
+            }
+            report.errors.append(entry)
+            if not expect_error:
+                report.failures.append(
+                    {"index": i, "op": name, "failure": f"rejected: {type(exc).__name__}: {exc}"}
+                )
+            elif before is not None and self._snapshot() != before:
+                report.failures.append(
+                    {"index": i, "op": name, "failure": "rejected, but the state changed"}
+                )
+            return
+        if expect_error:
+            report.failures.append(
+                {"index": i, "op": name, "failure": "expected an error, but the op succeeded"}
+            )
+        if result is not None:
+            report.results.append({"index": i, "op": name, "result": result})
+        if self.check_each:
+            problems = self.perp.check_invariants(raise_on_violation=False)
+            if problems:
+                report.failures.append(
+                    {"index": i, "op": name, "failure": "invariants: " + "; ".join(problems)}
+                )
+
+    def _set_time(self, t: Any) -> None:
+        self.perp.set_time(t)
+
+    def _need_pool(self, name: str) -> AMMPool:
+        # The constructor refuses AMM ops without a pool, so this only guards the type.
+        assert self.pool is not None, name
+        return self.pool
+
+    def _dispatch(self, name: str, op: dict[str, Any]) -> Any:
+        p = self.perp
+        handlers: dict[str, Callable[[], Any]] = {
+            "deposit": lambda: p.deposit(op["account"], op["amount"]),
+            "withdraw": lambda: p.withdraw(op["account"], op["amount"]),
+            "trade": lambda: asdict(
+                p.trade(op["taker"], op["maker"], op["side"], op["price"], op["amount"])
+            ),
+            "liquidate": lambda: asdict(
+                p.liquidate(op["liquidator"], op["trader"], op["max_amount"])
+            ),
+            "remargin": lambda: p.remargin(op["account"]),
+            "set_mark_price": lambda: self._set_mark_price(op["price"]),
+            "set_accumulated_funding": lambda: self._set_acc(op["value"]),
+            "set_time": lambda: self._set_time(op["time"]),
+            "set_governance": lambda: self._set_governance(op["key"], op["value"]),
+            "begin_global_settlement": lambda: p.begin_global_settlement(op["price"]),
+            "global_settled": p.global_settled,
+            "settle": lambda: p.settle(op["account"]),
+            "deposit_insurance_fund": lambda: p.deposit_insurance_fund(op["amount"]),
+            "increase_cash_balance": lambda: p.increase_cash_balance(op["account"], op["amount"]),
+            "decrease_cash_balance": lambda: p.decrease_cash_balance(op["account"], op["amount"]),
+            "set_social_loss_per_contract": lambda: p.set_social_loss_per_contract(
+                op["side"], op["value"], setup=True
+            ),
+            "open_position": lambda: p.open_position(
+                op["account"], op["side"], op["price"], op["amount"]
+            ),
+        }
+        if name in handlers:
+            return handlers[name]()
+        pool = self._need_pool(name)
+        amm_handlers: dict[str, Callable[[], Any]] = {
+            "set_index": lambda: self.oracle.set(op["price"], op.get("timestamp", p.now)),
+            "create_pool": lambda: pool.create_pool(op["account"], op["amount"]),
+            "buy": lambda: pool.buy(
+                op["account"], op["amount"], op.get("limit_price"), op.get("deadline")
+            ),
+            "sell": lambda: pool.sell(
+                op["account"], op["amount"], op.get("limit_price"), op.get("deadline")
+            ),
+            "add_liquidity": lambda: pool.add_liquidity(op["account"], op["amount"]),
+            "remove_liquidity": lambda: pool.remove_liquidity(op["account"], op["shares"]),
+            "transfer_shares": lambda: pool.transfer_shares(op["from"], op["to"], op["shares"]),
+            "update_index": lambda: pool.update_index(op["caller"]),
+            "settle_share": lambda: pool.settle_share(op["account"], op["shares"]),
+        }
+        return amm_handlers[name]()
+
+    def _set_mark_price(self, price: Any) -> None:
+        if self.external is None:
+            raise InvalidOperationError(
+                "set_mark_price: the mark price comes from the AMM pool in this replay"
+            )
+        self.external.set_mark_price(price)
+
+    def _set_acc(self, value: Any) -> None:
+        if self.external is None:
+            raise InvalidOperationError(
+                "set_accumulated_funding: funding comes from the AMM pool in this replay"
+            )
+        self.external.set_accumulated_funding(value)
+
+    def _set_governance(self, key: str, value: Any) -> None:
+        if key in AMM_GOVERNANCE_KEYS:
+            pool = self.pool
+            if pool is None:
+                # A perpetual-only replay has no pool; still validate the value.
+                AMMGovernance().with_changes(**{key: value})
+                return
+            pool.change_governance(key, value)
+        elif key in GOVERNANCE_KEYS:
+            self.perp.set_governance(key, value)
+        else:
+            raise GovernanceError(f"unknown governance key {key!r}; allowed: {GOVERNANCE_KEYS}")
+
+    # ----------------------------------------------------------------------------------------
+    # Observation
+
+    def _observe(self, i: int, op: dict[str, Any], report: ReplayReport) -> None:
+        values: dict[str, Value] = {}
+        errors: dict[str, str] = {}
+        for name in op["names"]:
+            try:
+                values[name] = self.value(name)
+            except (EngineError, KeyError, ValueError) as exc:
+                errors[name] = str(exc).strip("'\"")
+        entry: dict[str, Any] = {"index": i, "values": values}
+        if errors:
+            entry["errors"] = errors
+            report.failures.append(
+                {"index": i, "op": "observe", "failure": f"cannot observe: {errors}"}
+            )
+        report.observations.append(entry)
+        expect = op.get("expect") or {}
+        rel = float(op.get("rel_tol", 1e-9))
+        abs_tol = float(op.get("abs_tol", 1e-9))
+        for name, want in expect.items():
+            got = values.get(name) if name in values else self._safe_value(name)
+            if not _matches(got, want, rel, abs_tol):
+                report.failures.append(
+                    {
+                        "index": i,
+                        "op": "observe",
+                        "failure": f"{name}: expected {want!r}, got {got!r}",
+                    }
+                )
+
+    def _safe_value(self, name: str) -> Value:
+        try:
+            return self.value(name)
+        except (EngineError, KeyError, ValueError) as exc:
+            return f"error: {exc}"
+
+    def value(self, name: str) -> Value:
+        """The value of one observation name (see the module docs for the names).
+
+        Raises:
+            KeyError: unknown name.
+            EngineError: the value does not exist now (e.g. no mark price yet).
+        """
+        target, _, fld = name.partition(".")
+        if not fld:
+            raise KeyError(f"observation {name!r} must look like <account|perp|amm>.<field>")
+        price: float | None = None
+        if "@" in fld:
+            fld, _, ptxt = fld.partition("@")
+            try:
+                price = float(ptxt)
+            except ValueError:
+                raise KeyError(f"bad price in {name!r}") from None
+        if target == "perp" and price is None:
+            return self._perp_value(fld)
+        if target == "amm" and price is None:
+            return self._amm_value(fld)
+        if fld not in ACCOUNT_FIELDS:
+            raise KeyError(f"unknown account field {fld!r} in {name!r}; allowed: {ACCOUNT_FIELDS}")
+        if fld == "share_balance":
+            return self.pool.share_balance(target) if self.pool is not None else 0.0
+        if target not in self.perp.accounts:
+            raise KeyError(f"unknown account {target!r} in {name!r}")
+        view = self.perp.view(target, price)
+        v: Value = getattr(view, fld)
+        return v
+
+    def _perp_value(self, fld: str) -> Value:
+        p = self.perp
+        if fld not in PERP_FIELDS:
+            raise KeyError(f"unknown perp field {fld!r}; allowed: {PERP_FIELDS}")
+        if fld == "status":
+            return p.status.value
+        if fld == "time":
+            return p.now
+        if fld == "mark_price":
+            return p.mark_price
+        if fld == "accumulated_funding_per_contract":
+            return p.accumulated_funding_per_contract
+        v: Value = getattr(p, fld)
+        return v
+
+    def _amm_value(self, fld: str) -> Value:
+        if fld not in AMM_FIELDS:
+            raise KeyError(f"unknown amm field {fld!r}; allowed: {AMM_FIELDS}")
+        pool = self.pool
+        if pool is None:
+            raise KeyError("this replay has no AMM pool (use an AMM op such as set_index)")
+        fs = pool.current_funding_state()
+        simple: dict[str, Callable[[], Value]] = {
+            "index_price": pool.index_price,
+            "index_timestamp": pool.index_timestamp,
+            "last_index_price": lambda: fs.last_index_price,
+            "fair_price": pool.fair_price,
+            "mark_price": pool.mark_price,
+            "last_premium": lambda: fs.last_premium,
+            "last_ema_premium": lambda: fs.last_ema_premium,
+            "premium_rate": pool.premium_rate,
+            "funding_rate": pool.funding_rate,
+            "accumulated_funding_per_contract": lambda: fs.accumulated_funding_per_contract,
+            "available_margin": pool.available_margin,
+            "position_size": pool.position_size,
+            "total_supply": lambda: pool.total_supply,
+            "last_funding_time": lambda: fs.last_funding_time,
+            "share_price": pool.share_price,
+        }
+        return simple[fld]()
+
+
+def _matches(got: Any, want: Any, rel: float, abs_tol: float) -> bool:
+    if isinstance(want, bool) or isinstance(got, bool):
+        return bool(got) == bool(want) if isinstance(got, bool) == isinstance(want, bool) else False
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
+        return math.isclose(float(got), float(want), rel_tol=rel, abs_tol=abs_tol)
+    return bool(got == want)
+
+
+def run_replay_file(path: str | Path) -> ReplayReport:
+    """Load and run one replay file.
+
+    Raises:
+        ConfigError: the file is unreadable or malformed.
+    """
+    doc = load_replay_file(path)
+    return Replay(doc, source=str(path)).run()
+
+
+__all__: Sequence[str] = ("Replay", "ReplayReport", "load_replay_file", "run_replay_file")

@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from perpsim import __version__
 from perpsim.errors import ConfigError
@@ -31,6 +32,131 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             print(f"{args.file}: op {f['index']} ({f['op']}): {f['failure']}", file=sys.stderr)
         return 1
     return 0
+
+
+def _scenario_path(arg: str) -> Path:
+    from perpsim.scenario import SCENARIO_DIR
+
+    p = Path(arg)
+    if p.exists():
+        return p
+    for candidate in (SCENARIO_DIR / arg, SCENARIO_DIR / f"{arg}.yaml"):
+        if candidate.exists():
+            return candidate
+    return p
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from perpsim.run import default_out_dir, run_scenario, write_outputs
+    from perpsim.scenario import load_scenario
+
+    path = _scenario_path(args.scenario)
+    scenario = load_scenario(path, args.set or ())
+    seed = scenario.seed if args.seed is None else args.seed
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
+    fmt = args.format or scenario.output.format
+    out = Path(args.out) if args.out else default_out_dir(scenario.name, seed)
+    show = not args.quiet
+    progress, finish = _progress(scenario, enabled=show and sys.stderr.isatty())
+    try:
+        result = run_scenario(
+            scenario,
+            seed,
+            base_dir=path.parent,
+            check_invariants=not args.no_check_invariants,
+            progress=progress,
+        )
+    finally:
+        finish()
+    write_outputs(result, out, fmt)
+    if not args.no_plots:
+        _plots(out)
+    if show:
+        _print_summary(result.summary, out)
+    if result.error:
+        print(f"error: the run stopped: {result.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _plots(out: Path) -> None:
+    try:
+        from perpsim.plots import plot_run
+    except ImportError:  # plots arrive with their own module; runs work without them
+        return
+    plot_run(out)
+
+
+def _progress(scenario: Any, enabled: bool) -> tuple[Any, Any]:
+    """A rich progress bar (ticks, simulated date, trades/s), or nothing off a terminal."""
+    if not enabled:
+        return None, lambda: None
+    import time as _time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} ticks"),
+        TextColumn("{task.fields[date]}"),
+        TextColumn("{task.fields[rate]} trades/s"),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    task = bar.add_task(scenario.name, total=scenario.clock.n_ticks, date="", rate="0")
+    bar.start()
+    t0 = _time.perf_counter()
+    state = {"last": 0}
+
+    def update(model: Any) -> None:
+        if model.tick - state["last"] < 50 and model.tick != model.n_ticks:
+            return
+        state["last"] = model.tick
+        trades = model._counters["trades"] + sum(r["trades"] for r in model.rows)
+        elapsed = max(_time.perf_counter() - t0, 1e-9)
+        bar.update(
+            task,
+            completed=model.tick,
+            date=scenario.clock.iso(int(model.offsets[model.tick])),
+            rate=f"{trades / elapsed:,.0f}",
+        )
+
+    return update, bar.stop
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="run summary", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in (
+        "insurance_fund_initial",
+        "insurance_fund_min",
+        "insurance_fund_final",
+        "insurance_fund_drawdown",
+        "social_loss_total",
+        "bad_debt",
+        "liquidation_count",
+        "liquidated_value",
+        "funding_paid_by_longs",
+        "funding_paid_by_shorts",
+        "lp_return",
+        "trader_pnl_p50",
+        "trades",
+        "status",
+        "invariants",
+        "wall_time_s",
+    ):
+        v = summary.get(key)
+        text = f"{v:,.6g}" if isinstance(v, float) else str(v)
+        table.add_row(key, text)
+    console = Console(stderr=False)
+    console.print(table)
+    console.print(f"outputs: {out}")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -64,6 +190,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write the JSON report to this file")
     p.add_argument("--quiet", action="store_true", help="do not print the report")
     p.set_defaults(func=_cmd_replay)
+
+    p = sub.add_parser(
+        "run",
+        help="run a scenario and write time series, events, summary and manifest",
+        description="Run a scenario (a file, or the name of a shipped one) and write its"
+        " outputs to --out (default outputs/<scenario>/<timestamp>-<seed>/).",
+    )
+    p.add_argument("scenario", help="scenario file, or a shipped scenario's name")
+    p.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
+    p.add_argument("--out", help="output folder")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a scenario key (dotted path), e.g. governance.maintenance_margin_rate=0.05",
+    )
+    p.add_argument(
+        "--format", choices=("parquet", "csv"), help="table format (default: the scenario's)"
+    )
+    p.add_argument("--no-plots", action="store_true", help="do not draw the figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    p.add_argument(
+        "--no-check-invariants",
+        action="store_true",
+        help="do not check the accounting after every tick (it is checked by default)",
+    )
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("validate", help="check scenario files; exit 2 with the errors")
     p.add_argument("files", nargs="+", help="scenario files (or shipped scenario names)")

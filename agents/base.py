@@ -1,0 +1,109 @@
+"""What every perpsim agent shares: its phase in the tick, its account(s), its wake-ups.
+
+The model does not loop over every agent every tick. An agent is called (``step``) only when it
+asked to be woken: at construction it schedules its first wake-up, and each ``step`` schedules
+the next one (Poisson arrivals, a decision interval, an oracle update...). Agents that are not
+acting this tick cost nothing.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import mesa
+import numpy as np
+
+from perpsim.errors import EngineError
+
+if TYPE_CHECKING:
+    from perpsim.engine.venue import MCDEXVenue
+    from perpsim.model import PerpModel
+
+
+class Phase(IntEnum):
+    """When in a tick an agent acts (the order of ``spec/architecture.md``)."""
+
+    KEEPER = 1
+    ADMIN = 2
+    TRADER = 3
+    LIQUIDATOR = 4
+    LP = 5
+
+
+class PerpAgent(mesa.Agent):  # type: ignore[misc]
+    """Base class of perpsim's agents.
+
+    Args:
+        model: the running :class:`~perpsim.model.PerpModel`.
+        name: the agent's engine account name (unique).
+        population: the scenario population it belongs to.
+        params: its parameters, already sampled (plain numbers/strings/bools).
+        rng: its random stream (spawned from the run's SeedSequence).
+
+    Subclasses set :attr:`phase`, implement :meth:`step`, and call :meth:`wake_at` /
+    :meth:`wake_in` to be called again. They never touch balances: every action is a call on
+    :attr:`venue`; a rejected call raises an :class:`~perpsim.errors.EngineError`, which
+    :meth:`attempt` turns into a counted, logged refusal.
+    """
+
+    phase: ClassVar[Phase] = Phase.TRADER
+    model: PerpModel
+
+    def __init__(
+        self,
+        model: PerpModel,
+        name: str,
+        population: str,
+        params: dict[str, Any],
+        rng: np.random.Generator,
+    ) -> None:
+        super().__init__(model)
+        self.name = name
+        self.population = population
+        self.params = params
+        self.rng = rng
+        self.rejections = 0
+
+    # Helpers ---------------------------------------------------------------------------------
+
+    @property
+    def venue(self) -> MCDEXVenue:
+        """The exchange this agent trades on."""
+        return self.model.venue
+
+    @property
+    def now(self) -> int:
+        """The current time (unix seconds)."""
+        return self.model.now
+
+    def wake_at(self, time: float) -> None:
+        """Ask to be stepped at the first tick at or after ``time`` (unix seconds)."""
+        self.model.wake(self, time)
+
+    def wake_in(self, seconds: float) -> None:
+        """Ask to be stepped ``seconds`` from now (at least the next tick)."""
+        self.model.wake(self, self.model.now + max(float(seconds), 1e-9))
+
+    def attempt(self, action: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a venue operation; on rejection count it and return None.
+
+        Rejections are part of the market (a trade that would not be margin-safe, a pool that
+        cannot take the size); the model counts them per reason for the summary.
+        """
+        try:
+            return fn(*args, **kwargs)
+        except EngineError as exc:
+            self.rejections += 1
+            self.model.count_rejection(self, action, exc)
+            return None
+
+    def is_down(self) -> bool:
+        """Whether an outage event has taken this agent down now."""
+        return self.model.is_down(self)
+
+    def start(self) -> None:
+        """Called once after every agent exists and the pool is created (t = start)."""
+
+    def step(self) -> None:
+        """Act once (called only at the ticks this agent asked for)."""

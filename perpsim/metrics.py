@@ -1,0 +1,144 @@
+"""Scalar risk metrics of one run (``summary.json``) and tail statistics across runs.
+
+Every metric is named for what a risk reviewer asks: how low did the insurance fund go, how much
+loss was socialised, how much debt could not be covered, how much was liquidated, who paid
+funding, how did LPs and traders fare.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from perpsim.model import PerpModel
+
+#: Agent types whose account PnL enters the trader PnL quantiles.
+TRADER_TYPES = ("noise_trader", "momentum_trader", "whale", "arbitrageur")
+
+#: Numeric summary metrics, in the order written (sweeps aggregate these).
+SUMMARY_METRICS: tuple[str, ...] = (
+    "insurance_fund_initial",
+    "insurance_fund_min",
+    "insurance_fund_final",
+    "insurance_fund_drawdown",
+    "insurance_fund_exhausted",
+    "social_loss_total",
+    "bad_debt",
+    "liquidation_count",
+    "liquidation_volume",
+    "liquidated_value",
+    "liquidation_loss_total",
+    "insurance_fund_paid_total",
+    "funding_paid_by_longs",
+    "funding_paid_by_shorts",
+    "lp_return",
+    "trader_pnl_p5",
+    "trader_pnl_p50",
+    "trader_pnl_p95",
+    "trader_pnl_mean",
+    "trades",
+    "volume",
+    "max_unsafe_accounts",
+    "time_with_unsafe_accounts_s",
+    "time_in_emergency_s",
+    "settled",
+    "final_mark_price",
+    "min_market_price",
+    "max_market_price",
+    "ticks",
+)
+
+
+def max_drawdown(values: npt.ArrayLike) -> float:
+    """Largest fall from a running peak to a later value (≥ 0, in the values' units)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return 0.0
+    return float(np.max(np.maximum.accumulate(v) - v))
+
+
+def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The scalar metrics of a finished (or stopped) run.
+
+    Args:
+        model: the model after its last tick.
+        accounts: its :meth:`~perpsim.model.PerpModel.account_table`.
+    """
+    rows = model.rows
+    fund = np.asarray([r["insurance_fund"] for r in rows], dtype=np.float64)
+    share = np.asarray([r["lp_share_price"] for r in rows], dtype=np.float64)
+    liq = [e for e in model.event_log if e["kind"] == "liquidate"]
+    pnl = np.asarray(
+        [a["pnl"] for a in accounts if a["agent_type"] in TRADER_TYPES], dtype=np.float64
+    )
+    perp = model.perp
+    social = float(sum(e.get("social_loss", 0.0) for e in liq))
+
+    def q(p: float) -> float:
+        return float(np.percentile(pnl, p)) if pnl.size else math.nan
+
+    lp_return = math.nan
+    if share.size and share[0] > 0:
+        lp_return = float(share[-1] / share[0] - 1.0)
+    trades = sum(1 for e in model.event_log if e["kind"] in ("buy", "sell", "trade"))
+    volume = float(
+        sum(e["amount"] for e in model.event_log if e["kind"] in ("buy", "sell", "trade"))
+    )
+    summary: dict[str, Any] = {
+        "insurance_fund_initial": float(fund[0]) if fund.size else 0.0,
+        "insurance_fund_min": float(fund.min()) if fund.size else 0.0,
+        "insurance_fund_final": perp.insurance_fund,
+        "insurance_fund_drawdown": max_drawdown(fund),
+        # The fund ran out when a loss exceeded it: something was socialised or written off.
+        "insurance_fund_exhausted": bool(social > 0.0 or perp.bad_debt > 0.0),
+        "social_loss_total": social,
+        "bad_debt": perp.bad_debt,
+        "liquidation_count": len(liq),
+        "liquidation_volume": float(sum(e["amount"] for e in liq)),
+        "liquidated_value": float(sum(e["amount"] * e["price"] for e in liq)),
+        "liquidation_loss_total": float(sum(e.get("loss", 0.0) for e in liq)),
+        "insurance_fund_paid_total": float(sum(e.get("insurance_fund_paid", 0.0) for e in liq)),
+        "funding_paid_by_longs": model.funding_paid_by_longs,
+        "funding_paid_by_shorts": model.funding_paid_by_shorts,
+        "lp_return": lp_return,
+        "trader_pnl_p5": q(5),
+        "trader_pnl_p50": q(50),
+        "trader_pnl_p95": q(95),
+        "trader_pnl_mean": float(pnl.mean()) if pnl.size else math.nan,
+        "trades": trades,
+        "volume": volume,
+        "max_unsafe_accounts": model.max_unsafe_accounts,
+        "time_with_unsafe_accounts_s": model.time_with_unsafe_accounts_s,
+        "time_in_emergency_s": model.time_in_emergency_s,
+        "settled": perp.status.value == "SETTLED",
+        "final_mark_price": rows[-1]["mark_price"] if rows else math.nan,
+        "min_market_price": float(model.market_prices[: model.tick + 1].min()),
+        "max_market_price": float(model.market_prices[: model.tick + 1].max()),
+        "ticks": model.tick,
+    }
+    summary["rejections"] = dict(sorted(model.rejections.items()))
+    summary["invariants"] = "ok" if not model.invariant_problems else model.invariant_problems
+    summary["status"] = perp.status.value
+    return summary
+
+
+def var(losses: npt.ArrayLike, level: float = 0.95) -> float:
+    """Value at risk: the ``level`` quantile of losses (losses positive)."""
+    x = np.asarray(losses, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    return float(np.quantile(x, level)) if x.size else math.nan
+
+
+def cvar(losses: npt.ArrayLike, level: float = 0.95) -> float:
+    """Conditional value at risk: the mean of the losses at or beyond the VaR."""
+    x = np.asarray(losses, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    if not x.size:
+        return math.nan
+    threshold = np.quantile(x, level)
+    return float(x[x >= threshold].mean())

@@ -1,0 +1,569 @@
+"""The Mesa model: an exchange (perpetual + AMM pool), a market, an oracle, and agents.
+
+``PerpModel`` builds everything from a validated :class:`~perpsim.scenario.Scenario` and runs
+ticks in the order of ``spec/architecture.md``:
+
+1. time advances; the price path gives the market price; the oracle may publish an index;
+2. keepers may call ``update_index`` (prize, funding); scheduled events fire;
+3. trading agents whose turn it is act (wake-ups, not a loop over every agent);
+4. liquidators take the vectorised unsafe set and liquidate within their capacity;
+5. liquidity providers add or remove liquidity;
+6. the accounting is checked and one row of model-level series is recorded.
+
+It owns the random streams: one ``SeedSequence`` per run, spawned into named children (price
+path, model ordering, one per agent population), so the same scenario and seed give the same
+outputs whatever machine or worker runs them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mesa
+import numpy as np
+import numpy.typing as npt
+
+from perpsim.engine.accounts import Side
+from perpsim.engine.governance import AMM_GOVERNANCE_KEYS
+from perpsim.engine.perpetual import Status
+from perpsim.engine.venue import MCDEXVenue
+from perpsim.errors import EngineError, InvariantViolation
+from perpsim.oracle.config import Shock
+from perpsim.oracle.feed import FeedUpdates, OracleFeed
+from perpsim.oracle.paths import apply_shocks, build_path
+
+if TYPE_CHECKING:
+    from perpsim.agents.base import PerpAgent
+    from perpsim.scenario import Scenario
+
+#: Name of the account that creates the pool at the start of a run.
+CREATOR = "pool_creator"
+
+#: Columns of the time series, in order (see docs/outputs.md).
+TIMESERIES_COLUMNS: tuple[str, ...] = (
+    "time",
+    "tick",
+    "market_price",
+    "index_price",
+    "index_age_s",
+    "mark_price",
+    "fair_price",
+    "premium_rate",
+    "funding_rate",
+    "accumulated_funding_per_contract",
+    "open_interest",
+    "pool_position_size",
+    "pool_cash_balance",
+    "pool_available_margin",
+    "lp_share_price",
+    "share_total_supply",
+    "insurance_fund",
+    "social_loss_per_contract_long",
+    "social_loss_per_contract_short",
+    "social_loss_total",
+    "bad_debt",
+    "liquidations",
+    "liquidation_volume",
+    "trades",
+    "volume",
+    "unsafe_accounts",
+    "bankrupt_accounts",
+    "dev_balance",
+    "status",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DownWindow:
+    """An outage of agents of one type (optionally one population), in unix seconds."""
+
+    start: int
+    end: int
+    agent_type: str
+    population: str | None
+
+
+class PerpModel(mesa.Model):  # type: ignore[misc]
+    """One simulation run of a scenario.
+
+    Args:
+        scenario: the validated scenario.
+        seed: the run's root seed (the scenario's seed if omitted).
+        check_invariants: check the engine's accounting after every tick; a violation raises
+            :class:`~perpsim.errors.InvariantViolation` naming the tick and the numbers.
+        base_dir: folder that relative data files resolve against (the scenario's folder).
+
+    Attributes:
+        venue: the exchange (perpetual + pool) agents trade on.
+        now: current time, unix seconds.
+        tick: current tick index (0 is the set-up state).
+        market_prices: the market price at every tick (index = tick).
+        feed: the oracle's index updates.
+        events: the event log (one dict per state-changing engine operation).
+        rows: the recorded time series (one dict per recorded tick).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int | None = None,
+        *,
+        check_invariants: bool = True,
+        base_dir: Path | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.run_seed = int(scenario.seed if seed is None else seed)
+        root = np.random.SeedSequence(self.run_seed)
+        pops = [p.name for p in scenario.agents]
+        children = root.spawn(3 + len(pops))
+        self.streams: dict[str, np.random.SeedSequence] = {
+            "price_path": children[0],
+            "order": children[1],
+            "mesa": children[2],
+        }
+        for name, child in zip(pops, children[3:], strict=True):
+            self.streams[f"population:{name}"] = child
+        super().__init__(rng=int(self.streams["mesa"].generate_state(1)[0]))
+        self.order_rng = np.random.default_rng(self.streams["order"])
+        self.check_each_tick = check_invariants
+
+        clock = scenario.clock
+        self.start_time = int(clock.start)
+        self.tick_seconds = int(clock.tick)
+        self.n_ticks = int(clock.n_ticks)
+        self.offsets: npt.NDArray[np.int64] = np.arange(self.n_ticks + 1, dtype=np.int64) * (
+            self.tick_seconds
+        )
+        self.times = self.offsets + self.start_time
+
+        # 1. The world: market price path (with scheduled shocks) and the oracle feed.
+        path_rng = np.random.default_rng(self.streams["price_path"])
+        prices = build_path(
+            scenario.price_path, self.offsets, path_rng, base_dir, start_time=self.start_time
+        )
+        shocks = tuple(
+            Shock(at=int(e.at), change=float(e.change), over=int(e.over))
+            for e in scenario.events
+            if e.kind == "price_shock"
+        )
+        if shocks:
+            prices = apply_shocks(prices, self.offsets, shocks)
+        self.market_prices: npt.NDArray[np.float64] = np.asarray(prices, dtype=np.float64)
+        feed = OracleFeed(scenario.oracle, start_time=self.start_time)
+        for e in scenario.events:
+            if e.kind == "oracle_outage":
+                feed = feed.with_outage(int(e.at), int(e.duration))
+            elif e.kind == "oracle_manipulation":
+                feed = feed.with_manipulation(int(e.at), int(e.duration), float(e.spike))
+        self.feed: FeedUpdates = feed.publish(self.offsets, self.market_prices)
+
+        # 2. The exchange.
+        n_agents = sum(p.count for p in scenario.agents)
+        self.venue = MCDEXVenue.build(
+            scenario.perpetual_governance(),
+            scenario.amm_governance(),
+            self.feed,
+            capacity=max(64, 2 * n_agents + 8),
+        )
+        self.perp = self.venue.perpetual
+        self.pool = self.venue.pool
+        self.event_log: list[dict[str, Any]] = []
+        self._counters: Counter[str] = Counter()
+        self.social_loss_total = 0.0
+        self.perp.event_sink = self._on_event
+        self.tick = 0
+        self.now = self.start_time
+        self.perp.set_time(self.now)
+        self._last_logged_index: tuple[float, int] | None = None
+        self._log_index()
+        self._setup_exchange()
+
+        # 3. Agents and their schedule.
+        self._wake: dict[int, list[list[PerpAgent]]] = defaultdict(lambda: [[] for _ in range(6)])
+        self._wake_tick: dict[int, int] = {}
+        self.rejections: Counter[str] = Counter()
+        self.down_windows = self._down_windows()
+        self.agents_by_population: dict[str, list[PerpAgent]] = {}
+        self._build_agents()
+        self._events_by_tick: dict[int, list[Any]] = defaultdict(list)
+        for e in scenario.events:
+            if e.kind in ("set_governance", "liquidity_withdrawal", "begin_global_settlement"):
+                self._events_by_tick[self._tick_of(self.start_time + int(e.at))].append(e)
+        self.unsafe_since: dict[int, int] = {}
+        self.unsafe_rows: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self.rows: list[dict[str, Any]] = []
+        self.invariant_problems: list[str] = []
+        # Whole-run accumulators for the summary (exact at tick resolution).
+        self.funding_paid_by_longs = 0.0
+        self.funding_paid_by_shorts = 0.0
+        self.time_with_unsafe_accounts_s = 0
+        self.time_in_emergency_s = 0
+        self.max_unsafe_accounts = 0
+        self._last_acc = self.perp.accumulated_funding_per_contract
+        self._record()
+        for agent in self._every_agent():
+            agent.start()
+
+    # ----------------------------------------------------------------------------------------
+    # Set-up
+
+    def _setup_exchange(self) -> None:
+        sc = self.scenario
+        index, _ = self.feed.index(self.now)
+        if sc.dev_balance > 0:
+            self.perp.deposit("dev", float(sc.dev_balance))
+        if sc.insurance_fund > 0:
+            self.perp.deposit_insurance_fund(float(sc.insurance_fund))
+        amount = float(sc.pool.initial_liquidity)
+        cash = sc.pool.creator_cash
+        if cash is None:
+            # Enough for the 2 × index × amount the pool takes, the short's initial margin, and
+            # a rally of the size the scenario is likely to see.
+            cash = 3.0 * index * amount
+        self.perp.deposit(CREATOR, float(cash))
+        self.pool.create_pool(CREATOR, amount)
+
+    def _build_agents(self) -> None:
+        if not self.scenario.agents:
+            return
+        from perpsim.agents import REGISTRY
+
+        for pop in self.scenario.agents:
+            cls = REGISTRY[pop.type]
+            rng = np.random.default_rng(self.streams[f"population:{pop.name}"])
+            per_agent = _sample_params(pop.params, rng, pop.count)
+            members: list[PerpAgent] = []
+            for i in range(pop.count):
+                name = f"{pop.name}-{i}" if pop.count > 1 else pop.name
+                members.append(cls(self, name, pop.name, per_agent[i], rng))
+            self.agents_by_population[pop.name] = members
+
+    def _every_agent(self) -> list[PerpAgent]:
+        return [a for members in self.agents_by_population.values() for a in members]
+
+    def _down_windows(self) -> list[DownWindow]:
+        out = []
+        kinds = {"keeper_outage": "keeper", "liquidator_outage": "liquidator"}
+        for e in self.scenario.events:
+            if e.kind in kinds:
+                start = self.start_time + int(e.at)
+                out.append(DownWindow(start, start + int(e.duration), kinds[e.kind], e.population))
+        return out
+
+    # ----------------------------------------------------------------------------------------
+    # Services for agents
+
+    def _tick_of(self, time: float) -> int:
+        return math.ceil((float(time) - self.start_time) / self.tick_seconds - 1e-9)
+
+    def wake(self, agent: PerpAgent, time: float) -> None:
+        """Schedule ``agent.step()`` at the first tick at or after ``time`` (after now)."""
+        k = max(self._tick_of(time), self.tick + 1)
+        if k > self.n_ticks:
+            self._wake_tick.pop(agent.unique_id, None)
+            return
+        self._wake_tick[agent.unique_id] = k
+        self._wake[k][agent.phase].append(agent)
+
+    def is_down(self, agent: PerpAgent) -> bool:
+        """Whether an outage event covers this agent now."""
+        kind = getattr(agent, "agent_type", "")
+        for w in self.down_windows:
+            if (
+                w.start <= self.now < w.end
+                and w.agent_type == kind
+                and (w.population is None or w.population == agent.population)
+            ):
+                return True
+        return False
+
+    def next_oracle_update_after(self, time: int) -> int | None:
+        """Unix time of the first index update readable strictly after ``time``."""
+        i = int(np.searchsorted(self.feed.time, time, side="right"))
+        return int(self.feed.time[i]) if i < len(self.feed.time) else None
+
+    def market_price(self) -> float:
+        """The market price now."""
+        return float(self.market_prices[self.tick])
+
+    def market_history(self, seconds: float) -> npt.NDArray[np.float64]:
+        """Market prices of the ticks within the last ``seconds`` (oldest first, now last)."""
+        k = max(0, self.tick - math.ceil(seconds / self.tick_seconds))
+        return self.market_prices[k : self.tick + 1]
+
+    def liquidatable(self, latency: float = 0.0) -> npt.NDArray[np.int64]:
+        """Rows that are unsafe now and have been for at least ``latency`` seconds."""
+        if latency <= 0:
+            return self.unsafe_rows
+        rows = [r for r in self.unsafe_rows.tolist() if self.now - self.unsafe_since[r] >= latency]
+        return np.asarray(rows, dtype=np.int64)
+
+    def count_rejection(self, agent: PerpAgent, action: str, exc: EngineError) -> None:
+        """Count a rejected agent action by (action, error type)."""
+        self.rejections[f"{action}:{type(exc).__name__}"] += 1
+
+    # ----------------------------------------------------------------------------------------
+    # The tick
+
+    def step(self) -> None:
+        """Advance one tick (see the module docstring for the order)."""
+        if self.tick >= self.n_ticks:
+            return
+        # 1. Time, market price, oracle.
+        self.tick += 1
+        self.now = int(self.times[self.tick])
+        self.perp.set_time(self.now)
+        self._log_index()
+        buckets = self._wake.pop(self.tick, None)
+        # 2. Keepers, then scheduled events and the admin.
+        self._run_phase(buckets, 1)
+        for e in self._events_by_tick.pop(self.tick, ()):
+            self._fire(e)
+        self._run_phase(buckets, 2)
+        # 3. Traders.
+        self._run_phase(buckets, 3)
+        # 4. Liquidators on the vectorised unsafe set.
+        self._scan_unsafe()
+        self._run_phase(buckets, 4)
+        # 5. Liquidity providers.
+        self._run_phase(buckets, 5)
+        # 6. Accounting check and data collection.
+        self._accumulate()
+        if self.check_each_tick:
+            self._check()
+        every = self.scenario.output.record_every
+        if self.tick % every == 0 or self.tick == self.n_ticks:
+            self._record()
+
+    def run(self, progress: Callable[[int], None] | None = None) -> None:
+        """Run every remaining tick; ``progress(tick)`` is called after each."""
+        while self.tick < self.n_ticks:
+            self.step()
+            if progress is not None:
+                progress(self.tick)
+
+    def _run_phase(self, buckets: list[list[PerpAgent]] | None, phase: int) -> None:
+        if not buckets or not buckets[phase]:
+            return
+        agents = buckets[phase]
+        if len(agents) > 1:
+            agents = [agents[i] for i in self.order_rng.permutation(len(agents))]
+        for agent in agents:
+            if self._wake_tick.get(agent.unique_id) != self.tick:
+                continue  # rescheduled since: a stale entry
+            del self._wake_tick[agent.unique_id]
+            agent.step()
+
+    def _scan_unsafe(self) -> None:
+        if self.perp.status is Status.SETTLED:
+            self.unsafe_rows = np.empty(0, dtype=np.int64)
+            self.unsafe_since.clear()
+            return
+        rows = self.perp.unsafe_accounts()
+        since = {}
+        for r in rows.tolist():
+            since[r] = self.unsafe_since.get(r, self.now)
+        self.unsafe_since = since
+        self.unsafe_rows = rows
+
+    def _accumulate(self) -> None:
+        # Funding: Δ(accumulated funding per contract) × open interest; > 0 means longs paid.
+        acc = self.perp.accumulated_funding_per_contract
+        paid = (acc - self._last_acc) * self.perp.total_size_long
+        if paid > 0:
+            self.funding_paid_by_longs += paid
+        else:
+            self.funding_paid_by_shorts -= paid
+        self._last_acc = acc
+        n_unsafe = int(self.unsafe_rows.size)
+        if n_unsafe:
+            self.time_with_unsafe_accounts_s += self.tick_seconds
+            self.max_unsafe_accounts = max(self.max_unsafe_accounts, n_unsafe)
+        if self.perp.status is Status.EMERGENCY:
+            self.time_in_emergency_s += self.tick_seconds
+
+    def _fire(self, event: Any) -> None:
+        kind = event.kind
+        if kind == "set_governance":
+            try:
+                if event.key in AMM_GOVERNANCE_KEYS:
+                    self.pool.change_governance(event.key, event.value)
+                else:
+                    self.perp.set_governance(event.key, event.value)
+            except EngineError as exc:
+                self.rejections[f"event:set_governance:{type(exc).__name__}"] += 1
+        elif kind == "liquidity_withdrawal":
+            for pop, members in self.agents_by_population.items():
+                if event.population not in (None, pop):
+                    continue
+                for agent in members:
+                    withdraw = getattr(agent, "withdraw_liquidity", None)
+                    if withdraw is not None:
+                        withdraw(float(event.fraction))
+        elif kind == "begin_global_settlement":
+            price = event.price if event.price is not None else self.venue.index_price()
+            try:
+                self.perp.begin_global_settlement(float(price))
+            except EngineError as exc:
+                self.rejections[f"event:begin_global_settlement:{type(exc).__name__}"] += 1
+
+    def _check(self) -> None:
+        problems = self.perp.check_invariants(raise_on_violation=False)
+        if problems:
+            self.invariant_problems = problems
+            raise InvariantViolation(
+                f"accounting invariants violated at tick {self.tick}"
+                f" ({self.scenario.clock.iso(int(self.offsets[self.tick]))}): "
+                + "; ".join(problems)
+            )
+
+    # ----------------------------------------------------------------------------------------
+    # Event log and time series
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        kind = event["kind"]
+        event["tick"] = self.tick
+        self.event_log.append(event)
+        if kind in ("buy", "sell", "trade"):
+            self._counters["trades"] += 1
+            self._counters["volume"] += event["amount"]
+        elif kind == "liquidate":
+            self._counters["liquidations"] += 1
+            self._counters["liquidation_volume"] += event["amount"]
+            self.social_loss_total += event.get("social_loss", 0.0)
+
+    def _log_index(self) -> None:
+        """Log the index the exchange can read now when it changed (for replay)."""
+        current = self.feed.index(self.now)
+        if current != self._last_logged_index:
+            self._last_logged_index = current
+            self.event_log.append(
+                {
+                    "kind": "index",
+                    "time": self.now,
+                    "tick": self.tick,
+                    "price": current[0],
+                    "index_timestamp": current[1],
+                }
+            )
+
+    def _record(self) -> None:
+        perp, pool = self.perp, self.pool
+        status = perp.status
+        normal = status is Status.NORMAL
+        index, index_ts = self.feed.index(self.now)
+        pool_st = pool.pool_state()
+        try:
+            fair = pool.fair_price()
+        except EngineError:
+            fair = math.nan
+        if normal:
+            premium_rate = pool.premium_rate()
+            funding_rate = pool.funding_rate()
+            pam = pool.available_margin()
+        else:
+            premium_rate = funding_rate = 0.0
+            pam = pool_st.cash_balance
+        mbs = perp.margin_balances()
+        mms = perp.maintenance_margins()
+        c = self._counters
+        row: dict[str, Any] = {
+            "time": self.now,
+            "tick": self.tick,
+            "market_price": float(self.market_prices[self.tick]),
+            "index_price": index,
+            "index_age_s": self.now - index_ts,
+            "mark_price": perp.mark_price,
+            "fair_price": fair,
+            "premium_rate": premium_rate,
+            "funding_rate": funding_rate,
+            "accumulated_funding_per_contract": perp.accumulated_funding_per_contract,
+            "open_interest": perp.total_size_long,
+            "pool_position_size": pool_st.position_size,
+            "pool_cash_balance": pool_st.cash_balance,
+            "pool_available_margin": pam,
+            "lp_share_price": pool.share_price(),
+            "share_total_supply": pool.total_supply,
+            "insurance_fund": perp.insurance_fund,
+            "social_loss_per_contract_long": perp.social_loss_per_contract_long,
+            "social_loss_per_contract_short": perp.social_loss_per_contract_short,
+            "social_loss_total": self.social_loss_total,
+            "bad_debt": perp.bad_debt,
+            "liquidations": c["liquidations"],
+            "liquidation_volume": float(c["liquidation_volume"]),
+            "trades": c["trades"],
+            "volume": float(c["volume"]),
+            "unsafe_accounts": int(np.count_nonzero(mbs < mms)),
+            "bankrupt_accounts": int(np.count_nonzero(mbs < 0.0)),
+            "dev_balance": perp.accounts.cash_balance[perp.dev].item(),
+            "status": status.value,
+        }
+        self.rows.append(row)
+        self._counters = Counter()
+
+    # ----------------------------------------------------------------------------------------
+    # Results
+
+    def account_table(self) -> list[dict[str, Any]]:
+        """One record per account: owner, deposits, withdrawals, final value and PnL."""
+        dep: Counter[str] = Counter()
+        wd: Counter[str] = Counter()
+        for e in self.event_log:
+            if e["kind"] == "deposit":
+                dep[e["account"]] += e["amount"]
+            elif e["kind"] in ("withdraw", "settle"):
+                wd[e["account"]] += e["amount"]
+        owner: dict[str, tuple[str, str]] = {}
+        for pop, members in self.agents_by_population.items():
+            for a in members:
+                owner[a.name] = (pop, getattr(a, "agent_type", type(a).__name__))
+        mbs = self.perp.margin_balances() if len(self.perp.accounts) else np.empty(0)
+        a = self.perp.accounts
+        share_price = self.pool.share_price()
+        out = []
+        for row, name in enumerate(a.names):
+            pop, kind = owner.get(name, ("", name if name in ("dev", "pool") else "system"))
+            shares = self.pool.share_balance(name)
+            value = float(mbs[row]) + shares * share_price if name != self.pool.account else 0.0
+            out.append(
+                {
+                    "account": name,
+                    "population": pop,
+                    "agent_type": kind,
+                    "deposits": float(dep[name]),
+                    "withdrawals": float(wd[name]),
+                    "cash_balance": a.cash_balance[row].item(),
+                    "position_side": Side(int(a.position_side[row])).name.lower(),
+                    "position_size": a.position_size[row].item(),
+                    "entry_value": a.entry_value[row].item(),
+                    "entry_social_loss": a.entry_social_loss[row].item(),
+                    "entry_funding_loss": a.entry_funding_loss[row].item(),
+                    "margin_balance": float(mbs[row]),
+                    "shares": shares,
+                    "final_value": value,
+                    "pnl": value + float(wd[name]) - float(dep[name]),
+                }
+            )
+        return out
+
+
+def _sample_params(params: Any, rng: np.random.Generator, n: int) -> list[dict[str, Any]]:
+    """Turn a population's params (numbers or distributions) into one dict per agent."""
+    fields = params.model_dump() if hasattr(params, "model_dump") else dict(params)
+    per_agent: list[dict[str, Any]] = [{} for _ in range(n)]
+    for key in sorted(fields):
+        value = getattr(params, key, fields[key])
+        if hasattr(value, "sample"):
+            draws = value.sample(rng, n)
+            for i in range(n):
+                per_agent[i][key] = float(draws[i])
+        else:
+            plain = fields[key]
+            for i in range(n):
+                per_agent[i][key] = plain
+    return per_agent

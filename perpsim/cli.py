@@ -8,10 +8,13 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from perpsim import __version__
 from perpsim.errors import ConfigError
@@ -19,10 +22,22 @@ from perpsim.errors import ConfigError
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from perpsim.io import atomic_write_text
-    from perpsim.replay import run_replay_file
+    from perpsim.replay import replay_run_dir, run_dir_replay_doc, run_replay_file
 
-    report = run_replay_file(args.file)
-    text = report.to_json()
+    target = Path(args.file)
+    if target.is_dir():
+        if args.export:
+            doc = run_dir_replay_doc(target)
+            atomic_write_text(Path(args.export), yaml.safe_dump(doc, sort_keys=False))
+        report, ledger = replay_run_dir(target)
+        doc_out = json.loads(report.to_json())
+        doc_out["ledger"] = ledger
+        text = json.dumps(doc_out, indent=2)
+    else:
+        if args.export:
+            raise ConfigError("--export works on a run folder, not on a replay file")
+        report = run_replay_file(target)
+        text = report.to_json()
     if args.out:
         atomic_write_text(Path(args.out), text + "\n")
     if not args.quiet:
@@ -186,7 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the operations of a replay file (YAML or JSON) against a fresh"
         " exchange; print the observations, results and errors as JSON.",
     )
-    p.add_argument("file", help="replay file (.yaml/.yml/.json)")
+    p.add_argument(
+        "file",
+        help="replay file (.yaml/.yml/.json), or a run folder: its event log is replayed and"
+        " the rebuilt ledger compared with the run's accounts",
+    )
+    p.add_argument("--export", help="with a run folder: also write its replay file here")
     p.add_argument("--out", help="also write the JSON report to this file")
     p.add_argument("--quiet", action="store_true", help="do not print the report")
     p.set_defaults(func=_cmd_replay)

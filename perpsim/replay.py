@@ -552,3 +552,178 @@ def run_replay_file(path: str | Path) -> ReplayReport:
 
 
 __all__: Sequence[str] = ("Replay", "ReplayReport", "load_replay_file", "run_replay_file")
+
+
+# --------------------------------------------------------------------------------------------
+# Rebuilding a run's ledger from its event log
+
+#: Account fields compared between a run's final ledger and its replay.
+LEDGER_FIELDS = (
+    "cash_balance",
+    "position_size",
+    "entry_value",
+    "entry_social_loss",
+    "entry_funding_loss",
+)
+
+
+def _num(v: Any) -> float:
+    return float(v)
+
+
+def events_to_ops(events: Any) -> list[dict[str, Any]]:
+    """Turn a run's event log (``events.parquet`` as a DataFrame) into replay operations.
+
+    Every state-changing engine operation of the run becomes the same operation at the same
+    time; the oracle's readable index becomes ``set_index`` with its timestamp. Replaying
+    them on a fresh exchange with the run's governance rebuilds the run's ledger.
+    """
+    ops: list[dict[str, Any]] = []
+    for rec in events.to_dict("records"):
+        kind = rec["kind"]
+        t = int(rec["time"].timestamp()) if hasattr(rec["time"], "timestamp") else int(rec["time"])
+        op: dict[str, Any] | None
+        acct, cp = rec.get("account"), rec.get("counterparty")
+        if kind == "index":
+            op = {
+                "op": "set_index",
+                "price": _num(rec["price"]),
+                "timestamp": int(rec["index_timestamp"]),
+            }
+        elif kind in ("deposit", "withdraw"):
+            op = {"op": kind, "account": acct, "amount": _num(rec["amount"])}
+        elif kind == "deposit_insurance_fund":
+            op = {"op": kind, "amount": _num(rec["amount"])}
+        elif kind == "create_pool":
+            op = {"op": kind, "account": acct, "amount": _num(rec["amount"])}
+        elif kind in ("buy", "sell"):
+            op = {"op": kind, "account": acct, "amount": _num(rec["amount"])}
+        elif kind == "trade":
+            op = {
+                "op": "trade",
+                "taker": acct,
+                "maker": cp,
+                "side": rec["side"],
+                "price": _num(rec["price"]),
+                "amount": _num(rec["amount"]),
+            }
+        elif kind == "liquidate":
+            op = {
+                "op": "liquidate",
+                "liquidator": cp,
+                "trader": acct,
+                "max_amount": _num(rec["amount"]),
+            }
+        elif kind == "add_liquidity":
+            op = {"op": kind, "account": acct, "amount": _num(rec["amount"])}
+        elif kind == "remove_liquidity":
+            op = {"op": kind, "account": acct, "shares": _num(rec["shares"])}
+        elif kind == "transfer_shares":
+            op = {"op": kind, "from": acct, "to": cp, "shares": _num(rec["shares"])}
+        elif kind == "update_index":
+            op = {"op": kind, "caller": acct}
+        elif kind == "set_governance":
+            op = {"op": kind, "key": rec["key"], "value": yaml.safe_load(str(rec["value"]))}
+        elif kind == "begin_global_settlement":
+            op = {"op": kind, "price": _num(rec["price"])}
+        elif kind == "global_settled":
+            op = {"op": kind}
+        elif kind in ("settle", "remargin"):
+            op = {"op": kind, "account": acct}
+        elif kind == "settle_share":
+            op = {"op": kind, "account": acct, "shares": _num(rec["shares"])}
+        elif kind in ("increase_cash_balance", "decrease_cash_balance"):
+            op = {"op": kind, "account": acct, "amount": _num(rec["amount"])}
+        elif kind == "set_social_loss_per_contract":
+            op = {"op": kind, "side": rec["side"], "value": _num(rec["price"])}
+        else:
+            raise ConfigError(f"event log: cannot replay an event of kind {kind!r}")
+        op["at_time"] = t
+        ops.append(op)
+    return ops
+
+
+def _read_table(run_dir: Path, name: str) -> Any:
+    import pandas as pd
+
+    pq, csv = run_dir / f"{name}.parquet", run_dir / f"{name}.csv"
+    if pq.exists():
+        return pd.read_parquet(pq)
+    if csv.exists():
+        df = pd.read_csv(csv, keep_default_na=True)
+        if "time" in df:
+            df["time"] = pd.to_datetime(df["time"], utc=True)
+        return df
+    raise ConfigError(f"{run_dir}: no {name}.parquet or {name}.csv (is this a run folder?)")
+
+
+def run_dir_replay_doc(run_dir: Path) -> dict[str, Any]:
+    """The replay document (governance + ops) that rebuilds a run folder's ledger."""
+    manifest_path = run_dir / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{manifest_path}: cannot read the run's manifest: {exc}") from None
+    gov = dict(manifest.get("resolved_scenario", {}).get("governance") or {})
+    events = _read_table(run_dir, "events")
+    return {
+        "name": f"ledger of {manifest.get('scenario', run_dir.name)}",
+        "venue": "amm",
+        "governance": gov,
+        "ops": events_to_ops(events),
+    }
+
+
+def replay_run_dir(run_dir: str | Path) -> tuple[ReplayReport, dict[str, Any]]:
+    """Replay a run folder's event log and compare the rebuilt ledger with the run's.
+
+    Returns:
+        The replay report and the ledger comparison: ``accounts`` compared, ``mismatches``
+        (account, field, run value, replayed value) and ``max_abs_diff``.
+    """
+    path = Path(run_dir)
+    doc = run_dir_replay_doc(path)
+    replay = Replay(doc, source=str(path))
+    report = replay.run()
+    accounts = _read_table(path, "accounts")
+    perp = replay.perp
+    mismatches: list[dict[str, Any]] = []
+    max_diff = 0.0
+    for rec in accounts.to_dict("records"):
+        name = rec["account"]
+        if name not in perp.accounts:
+            mismatches.append({"account": name, "field": "*", "run": "exists", "replay": None})
+            continue
+        st = perp.state(name)
+        for fld in LEDGER_FIELDS:
+            a, b = float(rec[fld]), float(getattr(st, fld))
+            diff = abs(a - b)
+            max_diff = max(max_diff, diff)
+            if diff > 1e-9 * max(1.0, abs(a)):
+                mismatches.append({"account": name, "field": fld, "run": a, "replay": b})
+        if str(rec["position_side"]) != st.position_side.name.lower():
+            mismatches.append(
+                {
+                    "account": name,
+                    "field": "position_side",
+                    "run": rec["position_side"],
+                    "replay": st.position_side.name.lower(),
+                }
+            )
+    extra = set(perp.accounts.names) - set(accounts["account"])
+    for name in sorted(extra):
+        mismatches.append({"account": name, "field": "*", "run": None, "replay": "exists"})
+    ledger = {
+        "accounts": len(accounts),
+        "mismatches": mismatches,
+        "max_abs_diff": max_diff,
+        "insurance_fund": perp.insurance_fund,
+        "bad_debt": perp.bad_debt,
+        "social_loss_per_contract_long": perp.social_loss_per_contract_long,
+        "social_loss_per_contract_short": perp.social_loss_per_contract_short,
+    }
+    if mismatches:
+        report.failures.append(
+            {"index": -1, "op": "ledger", "failure": f"{len(mismatches)} ledger mismatches"}
+        )
+    return report, ledger

@@ -247,12 +247,14 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         return [a for members in self.agents_by_population.values() for a in members]
 
     def _down_windows(self) -> list[DownWindow]:
+        from perpsim.scenario import KeeperOutageEvent, LiquidatorOutageEvent
+
         out = []
-        kinds = {"keeper_outage": "keeper", "liquidator_outage": "liquidator"}
         for e in self.scenario.events:
-            if e.kind in kinds:
+            if isinstance(e, (KeeperOutageEvent, LiquidatorOutageEvent)):
+                kind = "keeper" if isinstance(e, KeeperOutageEvent) else "liquidator"
                 start = self.start_time + int(e.at)
-                out.append(DownWindow(start, start + int(e.duration), kinds[e.kind], e.population))
+                out.append(DownWindow(start, start + int(e.duration), kind, e.population))
         return out
 
     # ----------------------------------------------------------------------------------------

@@ -567,6 +567,18 @@ LEDGER_FIELDS = (
 )
 
 
+_ACCOUNT_AMOUNT_OPS = (
+    "deposit",
+    "withdraw",
+    "create_pool",
+    "buy",
+    "sell",
+    "add_liquidity",
+    "increase_cash_balance",
+    "decrease_cash_balance",
+)
+
+
 def _num(v: Any) -> float:
     return float(v)
 
@@ -590,14 +602,10 @@ def events_to_ops(events: Any) -> list[dict[str, Any]]:
                 "price": _num(rec["price"]),
                 "timestamp": int(rec["index_timestamp"]),
             }
-        elif kind in ("deposit", "withdraw"):
+        elif kind in _ACCOUNT_AMOUNT_OPS:
             op = {"op": kind, "account": acct, "amount": _num(rec["amount"])}
         elif kind == "deposit_insurance_fund":
             op = {"op": kind, "amount": _num(rec["amount"])}
-        elif kind == "create_pool":
-            op = {"op": kind, "account": acct, "amount": _num(rec["amount"])}
-        elif kind in ("buy", "sell"):
-            op = {"op": kind, "account": acct, "amount": _num(rec["amount"])}
         elif kind == "trade":
             op = {
                 "op": "trade",
@@ -614,8 +622,6 @@ def events_to_ops(events: Any) -> list[dict[str, Any]]:
                 "trader": acct,
                 "max_amount": _num(rec["amount"]),
             }
-        elif kind == "add_liquidity":
-            op = {"op": kind, "account": acct, "amount": _num(rec["amount"])}
         elif kind == "remove_liquidity":
             op = {"op": kind, "account": acct, "shares": _num(rec["shares"])}
         elif kind == "transfer_shares":
@@ -632,8 +638,6 @@ def events_to_ops(events: Any) -> list[dict[str, Any]]:
             op = {"op": kind, "account": acct}
         elif kind == "settle_share":
             op = {"op": kind, "account": acct, "shares": _num(rec["shares"])}
-        elif kind in ("increase_cash_balance", "decrease_cash_balance"):
-            op = {"op": kind, "account": acct, "amount": _num(rec["amount"])}
         elif kind == "set_social_loss_per_contract":
             op = {"op": kind, "side": rec["side"], "value": _num(rec["price"])}
         else:

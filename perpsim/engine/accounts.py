@@ -95,6 +95,13 @@ class AccountStore:
         self._ev = np.zeros(capacity)
         self._esl = np.zeros(capacity)
         self._efl = np.zeros(capacity)
+        # Derived from position_side, kept in step so scans need no per-call conversion:
+        # +1 long, -1 short, 0 flat; and "is long".
+        self._sign = np.zeros(capacity)
+        self._long = np.zeros(capacity, dtype=bool)
+        # Scratch buffers for vectorised scans (never exposed).
+        self._work = np.zeros((3, capacity))
+        self._mask = np.zeros(capacity, dtype=bool)
         self.names: list[str] = []
         self.index: dict[str, int] = {}
 
@@ -106,11 +113,13 @@ class AccountStore:
 
     def _grow(self) -> None:
         cap = len(self._cash) * 2
-        for attr in ("_cash", "_side", "_size", "_ev", "_esl", "_efl"):
+        for attr in ("_cash", "_side", "_size", "_ev", "_esl", "_efl", "_sign", "_long"):
             old = getattr(self, attr)
             new = np.zeros(cap, dtype=old.dtype)
             new[: self._n] = old[: self._n]
             setattr(self, attr, new)
+        self._work = np.zeros((3, cap))
+        self._mask = np.zeros(cap, dtype=bool)
 
     def add(self, name: str) -> int:
         """Create a flat account with zero cash and return its row.
@@ -141,9 +150,12 @@ class AccountStore:
                 return self.index[account]
             except KeyError:
                 raise UnknownAccountError(f"unknown account {account!r}") from None
-        if isinstance(account, (int, np.integer)) and not isinstance(account, bool):
-            if 0 <= account < self._n:
-                return int(account)
+        if (
+            isinstance(account, (int, np.integer))
+            and not isinstance(account, bool)
+            and 0 <= account < self._n
+        ):
+            return int(account)
         raise UnknownAccountError(f"unknown account {account!r}")
 
     def read(self, row: int) -> AccountState:
@@ -160,7 +172,10 @@ class AccountStore:
     def write(self, row: int, state: AccountState) -> None:
         """Store one account's fields (engine use only: callers validate first)."""
         self._cash[row] = state.cash_balance
-        self._side[row] = state.position_side
+        side = state.position_side
+        self._side[row] = side
+        self._sign[row] = 1.0 if side is Side.LONG else (-1.0 if side is Side.SHORT else 0.0)
+        self._long[row] = side is Side.LONG
         self._size[row] = state.position_size
         self._ev[row] = state.entry_value
         self._esl[row] = state.entry_social_loss
@@ -196,6 +211,21 @@ class AccountStore:
     def entry_funding_loss(self) -> FloatArray:
         """``EntryFundingLoss`` of every account."""
         return self._efl[: self._n]
+
+    @property
+    def sign(self) -> FloatArray:
+        """+1 for long, −1 for short, 0 for flat accounts (derived from position_side)."""
+        return self._sign[: self._n]
+
+    @property
+    def is_long(self) -> npt.NDArray[np.bool_]:
+        """Whether each account is long."""
+        return self._long[: self._n]
+
+    def work(self) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+        """Scratch buffers of the live length for in-place vectorised scans (engine use)."""
+        n = self._n
+        return self._work[0, :n], self._work[1, :n], self._work[2, :n], self._mask[:n]
 
     def snapshot(self) -> dict[str, FloatArray | npt.NDArray[np.int8]]:
         """Copies of all live arrays (for tests that check a rejected call changed nothing)."""

@@ -91,7 +91,8 @@ class PerpetualGovernance:
             )
         if self.social_loss_side not in SOCIAL_LOSS_SIDES:
             raise GovernanceError(
-                f"social_loss_side must be one of {SOCIAL_LOSS_SIDES}, got {self.social_loss_side!r}"
+                f"social_loss_side must be one of {SOCIAL_LOSS_SIDES},"
+                f" got {self.social_loss_side!r}"
             )
 
     def with_changes(self, **changes: Any) -> PerpetualGovernance:
@@ -163,7 +164,8 @@ def _check_keys(obj: object, changes: dict[str, Any]) -> None:
     unknown = sorted(set(changes) - names)
     if unknown:
         raise GovernanceError(
-            f"unknown governance key(s) {unknown} for {type(obj).__name__}; allowed: {sorted(names)}"
+            f"unknown governance key(s) {unknown} for {type(obj).__name__};"
+            f" allowed: {sorted(names)}"
         )
 
 

@@ -208,12 +208,8 @@ def margin_balance(
     """``MarginBalance`` = cash + PNL1 − SocialLoss − FundingLoss."""
     if st.position_side is Side.FLAT:
         return st.cash_balance
-    return (
-        st.cash_balance
-        + pnl1(st, price)
-        - social_loss(st, slpc_long, slpc_short)
-        - funding_loss(st, acc)
-    )
+    pnl2 = pnl1(st, price) - social_loss(st, slpc_long, slpc_short) - funding_loss(st, acc)
+    return st.cash_balance + pnl2
 
 
 def apply_trade(
@@ -1096,23 +1092,40 @@ class Perpetual:
         )
 
     def margin_balances(self, price: float | None = None) -> FloatArray:
-        """``MarginBalance`` of every account, vectorised (at the mark price or ``price``)."""
+        """``MarginBalance`` of every account, vectorised (at the mark price or ``price``).
+
+        The same operations in the same order as the per-account formula, so each value is
+        bit-identical to :meth:`view`'s; computed in place on scratch buffers (this is the
+        per-tick liquidation scan).
+        """
         p = self.mark_price if price is None else check_price(price)
+        return self._margin_balances(p, self.accumulated_funding_per_contract).copy()
+
+    def _margin_balances(self, p: float, acc: float) -> FloatArray:
         a = self.accounts
-        acc = self.accumulated_funding_per_contract
-        side = a.position_side
-        size = a.position_size
-        sign = np.where(side == Side.LONG, 1.0, np.where(side == Side.SHORT, -1.0, 0.0))
-        slpc = np.where(
-            side == Side.LONG,
-            self.social_loss_per_contract_long,
-            self.social_loss_per_contract_short,
-        )
-        pnl = sign * (p * size - a.entry_value)
-        sl = np.where(side == Side.FLAT, 0.0, slpc * size - a.entry_social_loss)
-        fl = sign * (acc * size - a.entry_funding_loss)
-        result: FloatArray = a.cash_balance + pnl - sl - fl
-        return result
+        mb, t, _, _ = a.work()
+        size, sign = a.position_size, a.sign
+        # PNL1 = sign·(p·size − entry_value)
+        np.multiply(size, p, out=mb)
+        mb -= a.entry_value
+        mb *= sign
+        # − SocialLoss = − (slpc_side·size − entry_social_loss)
+        sl_l, sl_s = self.social_loss_per_contract_long, self.social_loss_per_contract_short
+        if sl_l == sl_s:
+            np.multiply(size, sl_l, out=t)
+        else:
+            np.multiply(size, sl_s, out=t)
+            np.multiply(size, sl_l, out=t, where=a.is_long)
+        t -= a.entry_social_loss
+        mb -= t
+        # − FundingLoss = − sign·(acc·size − entry_funding_loss)
+        np.multiply(size, acc, out=t)
+        t -= a.entry_funding_loss
+        t *= sign
+        mb -= t
+        # MarginBalance = CashBalance + PNL2
+        mb += a.cash_balance
+        return mb
 
     def maintenance_margins(self, price: float | None = None) -> FloatArray:
         """``MaintenanceMargin`` of every account, vectorised."""
@@ -1125,12 +1138,21 @@ class Perpetual:
     def unsafe_accounts(self, price: float | None = None) -> IntArray:
         """Rows of every account with MarginBalance < MaintenanceMargin (one vectorised scan)."""
         p = self.mark_price if price is None else check_price(price)
-        unsafe = self.margin_balances(p) < self.maintenance_margins(p)
-        return np.flatnonzero(unsafe).astype(np.int64)
+        mb = self._margin_balances(p, self.accumulated_funding_per_contract)
+        _, _, mm, mask = self.accounts.work()
+        # (p·size)·rate, the order of the per-account formula, so both agree to the bit.
+        np.multiply(self.accounts.position_size, p, out=mm)
+        mm *= self.governance.maintenance_margin_rate
+        np.less(mb, mm, out=mask)
+        return np.flatnonzero(mask)
 
     def bankrupt_accounts(self, price: float | None = None) -> IntArray:
         """Rows of every account with MarginBalance < 0."""
-        return np.flatnonzero(self.margin_balances(price) < 0.0).astype(np.int64)
+        p = self.mark_price if price is None else check_price(price)
+        mb = self._margin_balances(p, self.accumulated_funding_per_contract)
+        _, _, _, mask = self.accounts.work()
+        np.less(mb, 0.0, out=mask)
+        return np.flatnonzero(mask)
 
     # ----------------------------------------------------------------------------------------
     # Accounting checks

@@ -79,7 +79,6 @@ from perpsim.oracle.config import (
     HistoricalPath,
     OracleFeedConfig,
     PricePathConfig,
-    Timestamp,
     parse_duration,
     parse_timestamp,
 )
@@ -117,6 +116,7 @@ __all__ = [
     "NormalDist",
     "OracleManipulationEvent",
     "OracleOutageEvent",
+    "Origin",
     "OutputConfig",
     "ParamValue",
     "PoolConfig",
@@ -131,6 +131,7 @@ __all__ = [
     "WhaleParams",
     "WhalePopulation",
     "apply_overrides",
+    "did_you_mean",
     "list_scenarios_command",
     "load_raw_scenario",
     "load_scenario",
@@ -146,6 +147,14 @@ SCENARIO_DIR: Final[Path] = Path(__file__).resolve().parent.parent / "scenarios"
 
 #: Populations of a scenario are limited to this many agents each (a guard against typos).
 MAX_POPULATION_COUNT: Final = 1_000_000
+#: Latest allowed clock.start: 9999-12-31T23:59:59Z.
+MAX_UNIX_TIME: Final = 253_402_300_799
+#: Longest tick: one week.
+MAX_TICK: Final = 7 * 86_400
+#: Longest run: 100 years of 365 days.
+MAX_RUN: Final = 100 * 365 * 86_400
+#: Most ticks in a run.
+MAX_TICKS: Final = 1_000_000_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,13 +199,15 @@ class Problem:
         got: The offending value (``_MISSING`` if there is none to show).
         allowed: What would be accepted, if that can be said briefly.
         related: Other key paths involved (e.g. both margin rates of ``mm < im``).
+        context: A note that helps find the value (e.g. the name of the population).
     """
 
     path: tuple[PathElem, ...]
     message: str
     got: Any = _MISSING
     allowed: str | None = None
-    related: tuple[str, ...] = ()
+    related: tuple[tuple[PathElem, ...], ...] = ()
+    context: str | None = None
 
 
 class ProblemsError(ValueError):
@@ -271,12 +282,14 @@ def _unknown_name_message(what: str, word: object, options: Sequence[str]) -> st
 
 def _format_problem(problem: Problem, source: str, origin: Origin | None) -> str:
     details: list[str] = []
+    if problem.context:
+        details.append(problem.context)
     if problem.got is not _MISSING:
         details.append(f"got {_show(problem.got)}")
     if problem.allowed:
         details.append(f"allowed: {problem.allowed}")
     if problem.related:
-        details.append("involves " + ", ".join(problem.related))
+        details.append("involves " + ", ".join(_render_path(r) for r in problem.related))
     if origin is not None:
         if origin.source == source:
             if origin.line is not None:
@@ -433,9 +446,17 @@ def _read_yaml_file(path: Path, source: str) -> _YDict:
     if not isinstance(data, _YDict):
         raise ConfigError(
             f"{source}: (top level): a scenario must be a mapping of keys"
-            f" (got {type(data).__name__} {_show(data)}; line 1)"
+            f" (got {_kind_of(data)} {_show(data)}; line 1)"
         )
     return data
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a text"
+    return f"a {type(value).__name__}"
 
 
 def _copy(value: Any) -> Any:
@@ -584,7 +605,12 @@ def _load_with_extends(path: Path, source: str, chain: tuple[Path, ...]) -> _YDi
             f"{source}: extends: extends cycle {cycle} (got {target!r}; allowed: a file that does"
             f" not extend this one{line})"
         )
-    base = _load_with_extends(parent, _display(parent), resolved_chain)
+    try:
+        base = _load_with_extends(parent, _display(parent), resolved_chain)
+    except ConfigError as exc:
+        raise _config_error(
+            [f"{source}: extends: {line}" for line in str(exc).splitlines()]
+        ) from None
     merged: _YDict = _merge(base, data, ())
     return merged
 
@@ -894,7 +920,7 @@ _DIST_NUMERIC_FIELDS: Final = ("mean", "median", "low", "high", "value", "std")
 
 
 def _param_tag(value: Any) -> str:
-    return "distribution" if isinstance(value, Mapping) else "number"
+    return "distribution" if isinstance(value, Mapping | _DistBase) else "number"
 
 
 #: A numeric agent parameter: a number, or a distribution (a mapping with ``dist``).
@@ -1460,6 +1486,45 @@ Event = Annotated[
 # ---------------------------------------------------------------------------------------------
 
 
+def _parse_start(value: object) -> int:
+    return _safe_timestamp(value)
+
+
+def _safe_timestamp(value: object) -> int:
+    """:func:`parse_timestamp`, with every failure reported as a ValueError."""
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise
+    except Exception as exc:  # e.g. OverflowError from pandas for "1h"
+        raise ValueError(
+            f"cannot read time {value!r}: use Unix seconds or ISO 8601 such as"
+            " '2020-03-12T10:00:00Z'"
+        ) from exc
+
+
+_T = typing.TypeVar("_T")
+
+
+def _engine_call(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Calls the engine's governance validation; arithmetic failures become GovernanceError."""
+    try:
+        return fn(*args, **kwargs)
+    except ArithmeticError as exc:
+        raise GovernanceError(
+            f"lot_size and trading_lot_size are out of range ({exc}), got"
+            " trading_lot_size / lot_size overflowing"
+        ) from exc
+
+
+def _apply_change(
+    perp: PerpetualGovernance, amm: AMMGovernance, event: SetGovernanceEvent
+) -> tuple[PerpetualGovernance, AMMGovernance]:
+    if event.key in PERPETUAL_GOVERNANCE_KEYS:
+        return perp.with_changes(**{event.key: event.value}), amm
+    return perp, amm.with_changes(**{event.key: event.value})
+
+
 class ClockConfig(_Frozen):
     """The simulated time.
 
@@ -1473,10 +1538,10 @@ class ClockConfig(_Frozen):
         ticks: Number of ticks.
     """
 
-    start: Annotated[Timestamp, Field(ge=0)]
-    tick: Annotated[Duration, Field(gt=0)]
-    duration: Annotated[Duration, Field(gt=0)] | None = None
-    ticks: Annotated[int, Strict(), Field(ge=1)] | None = None
+    start: Annotated[int, BeforeValidator(_parse_start), Field(ge=0, le=MAX_UNIX_TIME)]
+    tick: Annotated[Duration, Field(gt=0, le=MAX_TICK)]
+    duration: Annotated[Duration, Field(gt=0, le=MAX_RUN)] | None = None
+    ticks: Annotated[int, Strict(), Field(ge=1, le=MAX_TICKS)] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ClockConfig:
@@ -1487,9 +1552,16 @@ class ClockConfig(_Frozen):
                         ("duration" if self.duration is not None else "ticks",),
                         "give exactly one of duration and ticks",
                         allowed="duration: 3d or ticks: 4320",
-                        related=("clock.duration", "clock.ticks"),
+                        related=(("ticks",) if self.duration is not None else ("duration",),),
                     )
                 ]
+            )
+        if self.ticks is not None and self.ticks * self.tick > MAX_RUN:
+            raise _problem(
+                ["ticks"],
+                f"makes the run longer than {MAX_RUN // 86_400} days",
+                got=self.ticks,
+                allowed=f"<= {MAX_RUN // self.tick} at {self.tick} s per tick",
             )
         if self.duration is not None and self.duration % self.tick:
             raise _problem(
@@ -1520,7 +1592,11 @@ class ClockConfig(_Frozen):
 
     def iso(self, offset: int) -> str:
         """The ISO 8601 UTC time of a run offset."""
-        return datetime.fromtimestamp(self.start + offset, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            moment = datetime.fromtimestamp(self.start + offset, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return f"Unix time {self.start + offset}"
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class PoolConfig(_Frozen):
@@ -1570,7 +1646,7 @@ def _engine_problems(
     primary = next((k for k in keys if k in explicit), keys[0] if keys else None)
     if primary is None:
         return Problem(tuple(prefix), message)
-    related = tuple(_render_path((*prefix, k)) for k in keys if k != primary)
+    related = tuple((*prefix, k) for k in keys if k != primary)
     got = values.get(primary, _MISSING)
     return Problem((*prefix, primary), message, got=got, related=related)
 
@@ -1613,7 +1689,7 @@ def _validate_governance(value: Any) -> Any:
     perp, amm = split_governance(clean)
     for cls, values in ((PerpetualGovernance, perp), (AMMGovernance, amm)):
         try:
-            cls(**values)
+            _engine_call(cls, **values)
         except GovernanceError as exc:
             problems.append(_engine_problems(exc, values, (), clean))
     if problems:
@@ -1638,12 +1714,50 @@ GovernanceValues = Annotated[
 # ---------------------------------------------------------------------------------------------
 
 
+def _guard_foreign_sections(data: Mapping[str, Any]) -> None:
+    """Catches what the price path and oracle models would accept silently or crash on.
+
+    Those models read numbers leniently (``true`` would be 1.0), and their time parser can fail
+    with something other than a ValueError; both are reported here with their key path.
+    """
+    problems: list[Problem] = []
+
+    def visit(node: Any, path: tuple[PathElem, ...]) -> None:
+        if isinstance(node, bool):
+            problems.append(
+                Problem(path, "must be a number, not true/false", got=node, allowed="a number")
+            )
+        elif isinstance(node, Mapping):
+            for key, value in node.items():
+                if key != "filter":
+                    visit(value, (*path, key))
+        elif isinstance(node, list | tuple):
+            for i, value in enumerate(node):
+                visit(value, (*path, i))
+
+    for section in ("price_path", "oracle"):
+        visit(data.get(section), (section,))
+    price_path = data.get("price_path")
+    if isinstance(price_path, Mapping):
+        for key in ("start", "end"):
+            value = price_path.get(key)
+            if value is None or isinstance(value, bool):
+                continue
+            try:
+                _safe_timestamp(value)
+            except ValueError as exc:
+                if exc.__cause__ is not None:
+                    problems.append(Problem(("price_path", key), str(exc), got=value))
+    if problems:
+        raise ProblemsError(problems)
+
+
 def _to_offset(value: Any, start: int) -> Any:
     """Converts an ISO 8601 time into seconds from ``start``; leaves anything else."""
     if not _looks_absolute(value):
         return value
     try:
-        return parse_timestamp(value) - start
+        return _safe_timestamp(value) - start
     except ValueError:
         return value
 
@@ -1686,10 +1800,13 @@ class Scenario(_Frozen):
     @classmethod
     def _absolute_times(cls, data: Any) -> Any:
         """Converts ISO 8601 times within the run into offsets from ``clock.start``."""
-        if not isinstance(data, Mapping) or not isinstance(data.get("clock"), Mapping):
+        if not isinstance(data, Mapping):
+            return data
+        _guard_foreign_sections(data)
+        if not isinstance(data.get("clock"), Mapping):
             return data
         try:
-            start = parse_timestamp(data["clock"].get("start"))
+            start = _safe_timestamp(data["clock"].get("start"))
         except ValueError:
             return data
         out = dict(data)
@@ -1811,10 +1928,7 @@ class Scenario(_Frozen):
             if not isinstance(event, SetGovernanceEvent):
                 continue
             try:
-                if event.key in PERPETUAL_GOVERNANCE_KEYS:
-                    perp = perp.with_changes(**{event.key: event.value})
-                else:
-                    amm = amm.with_changes(**{event.key: event.value})
+                perp, amm = _engine_call(_apply_change, perp, amm, event)
             except GovernanceError as exc:
                 problems.append(
                     Problem(
@@ -1829,7 +1943,7 @@ class Scenario(_Frozen):
         problems: list[Problem] = []
         lot = self.perpetual_governance().lot_size
         ratio = self.pool.initial_liquidity / lot
-        if abs(ratio - round(ratio)) > 1e-9 * max(1.0, ratio):
+        if not math.isfinite(ratio) or abs(ratio - round(ratio)) > 1e-9 * max(1.0, ratio):
             problems.append(
                 Problem(
                     ("pool", "initial_liquidity"),
@@ -1871,8 +1985,8 @@ class Scenario(_Frozen):
                 got=self.clock.start,
                 allowed=f"a run within {format_time(first)} to {format_time(last)}",
                 related=(
-                    "clock.duration" if self.clock.duration is not None else "clock.ticks",
-                    "price_path.file",
+                    ("clock", "duration" if self.clock.duration is not None else "ticks"),
+                    ("price_path", "file"),
                 ),
             )
         ]
@@ -1903,10 +2017,7 @@ class Scenario(_Frozen):
             if event.at > offset:
                 break
             if isinstance(event, SetGovernanceEvent):
-                if event.key in PERPETUAL_GOVERNANCE_KEYS:
-                    perp = perp.with_changes(**{event.key: event.value})
-                else:
-                    amm = amm.with_changes(**{event.key: event.value})
+                perp, amm = _apply_change(perp, amm, event)
         return perp, amm
 
     def _sorted_events(self) -> list[tuple[int, Any]]:
@@ -2132,7 +2243,13 @@ def _problems_from_validation(err: ValidationError) -> list[Problem]:
         ):
             base, _ = _locate(loc)
             for p in ctx["error"].problems:
-                problems.append(dataclasses.replace(p, path=(*base, *p.path)))
+                problems.append(
+                    dataclasses.replace(
+                        p,
+                        path=(*base, *p.path),
+                        related=tuple((*base, *r) for r in p.related),
+                    )
+                )
         elif kind == "extra_forbidden":
             parent_path, parent_tp = _locate(loc[:-1])
             model = _model_of(parent_tp)
@@ -2155,11 +2272,12 @@ def _problems_from_validation(err: ValidationError) -> list[Problem]:
                     Problem(tuple(path), "must be a mapping of keys", got=error.get("input"))
                 )
             elif kind == "union_tag_invalid":
+                tag = error["input"].get(disc, ctx.get("tag"))
                 problems.append(
                     Problem(
                         (*path, disc),
-                        _unknown_name_message(disc, ctx.get("tag"), tags),
-                        got=ctx.get("tag"),
+                        _unknown_name_message(disc, _show(tag).strip("'"), tags),
+                        got=tag,
                         allowed=", ".join(tags),
                     )
                 )
@@ -2233,6 +2351,8 @@ def _set_in(raw: _YDict, key_text: str, value_text: str, origin: Origin) -> None
     walked: list[PathElem] = []
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
+        shown = tuple(parts[:depth])  # the path as the user wrote it
+        here = (*shown, part)
         base = _strip_annotated(tp) if tp is not None else None
         members = _union_members(base) if base is not None else None
         while members is not None:
@@ -2244,7 +2364,7 @@ def _set_in(raw: _YDict, key_text: str, value_text: str, origin: Origin) -> None
                     fields = sorted({f for m in models for f in m.model_fields})
                     raise _OverrideError(
                         Problem(
-                            (*walked, part),
+                            here,
                             _unknown_name_message("key", part, fields),
                             allowed=", ".join(fields),
                         )
@@ -2252,18 +2372,15 @@ def _set_in(raw: _YDict, key_text: str, value_text: str, origin: Origin) -> None
                 chosen = owner
             base = _strip_annotated(chosen)
             members = _union_members(base)
-        here = (*walked, part)
         if base is None:
             raise _OverrideError(Problem(here, "cannot be set: unknown schema"))
         if typing.get_origin(base) in (tuple, list):
             if not isinstance(node, list):
-                raise _OverrideError(
-                    Problem(tuple(walked), "is not a list in the scenario", got=node)
-                )
-            index = _list_index(node, part, walked)
+                raise _OverrideError(Problem(shown, "is not a list in the scenario", got=node))
+            index = _list_index(node, part, shown, is_agents=tuple(walked) == ("agents",))
             walked.append(index)
             if last:
-                node[index] = _value_at(value_text, typing.get_args(base)[0], origin)
+                node[index] = _value_at(value_text, typing.get_args(base)[0], origin, here)
                 if isinstance(node, _YList):
                     node.origins[index] = origin
                 return
@@ -2271,6 +2388,14 @@ def _set_in(raw: _YDict, key_text: str, value_text: str, origin: Origin) -> None
             tp = typing.get_args(base)[0]
             continue
         if _is_model(base):
+            if base is Scenario and part == "extends":
+                raise _OverrideError(
+                    Problem(
+                        here,
+                        "cannot be overridden: extends is resolved before overrides apply",
+                        allowed="keys of the resolved scenario",
+                    )
+                )
             if part not in base.model_fields:
                 fields = list(base.model_fields)
                 raise _OverrideError(
@@ -2293,17 +2418,15 @@ def _set_in(raw: _YDict, key_text: str, value_text: str, origin: Origin) -> None
             raise _OverrideError(
                 Problem(
                     here,
-                    f"{_render_path(walked)} is a value, not a mapping with keys",
+                    f"{_render_path(shown)} is a value, not a mapping with keys",
                     got=node,
                 )
             )
         if not isinstance(node, dict):
-            raise _OverrideError(
-                Problem(tuple(walked), "is not a mapping in the scenario", got=node)
-            )
+            raise _OverrideError(Problem(shown, "is not a mapping in the scenario", got=node))
         if last:
             _drop_exclusive(node, [part], walked)
-            node[part] = _value_at(value_text, child_tp, origin)
+            node[part] = _value_at(value_text, child_tp, origin, here)
             if isinstance(node, _YDict):
                 node.origins[part] = origin
             return
@@ -2316,13 +2439,13 @@ def _set_in(raw: _YDict, key_text: str, value_text: str, origin: Origin) -> None
         walked.append(part)
 
 
-def _list_index(node: list[Any], part: str, walked: Sequence[PathElem]) -> int:
+def _list_index(node: list[Any], part: str, shown: Sequence[PathElem], *, is_agents: bool) -> int:
     if re.fullmatch(r"-?\d+", part):
         index = int(part)
         if not 0 <= index < len(node):
             raise _OverrideError(
                 Problem(
-                    (*walked, part),
+                    (*shown, part),
                     "index out of range",
                     got=index,
                     allowed=f"0 to {len(node) - 1}" if node else "(the list is empty)",
@@ -2330,36 +2453,48 @@ def _list_index(node: list[Any], part: str, walked: Sequence[PathElem]) -> int:
             )
         return index
     names = [item.get("name") for item in node if isinstance(item, Mapping)]
-    if tuple(walked) == ("agents",):
+    if is_agents:
         if part in names:
             return names.index(part)
         valid = [n for n in names if isinstance(n, str)]
         raise _OverrideError(
             Problem(
-                (*walked, part),
+                (*shown, part),
                 _unknown_name_message("population", part, valid),
                 allowed=", ".join(valid) or "(no populations)",
             )
         )
     raise _OverrideError(
-        Problem((*walked, part), "a list element is addressed by its index", got=part)
+        Problem((*shown, part), "a list element is addressed by its index", got=part)
     )
 
 
-def _value_at(text: str, tp: Any, origin: Origin) -> Any:
+def _value_at(text: str, tp: Any, origin: Origin, path: Sequence[PathElem]) -> Any:
     """Reads an override value as YAML (text fields keep the text as written).
 
     Args:
         text: The text after ``=``.
         tp: The schema type of the target (plain ``str`` targets are not parsed).
         origin: Where the override came from (for messages).
+        path: The key path being set (for messages).
 
     Returns:
         The value.
+
+    Raises:
+        _OverrideError: The value is not valid YAML.
     """
     if _strip_annotated(tp) is str:
         return text
-    return _parse_yaml(text, origin) if text.strip() else None
+    if not text.strip():
+        return None
+    try:
+        return _parse_yaml(text, origin)
+    except ConfigError as exc:
+        detail = str(exc).split("invalid YAML: ", 1)[-1]
+        raise _OverrideError(
+            Problem(tuple(path), f"cannot read the value as YAML: {detail}", got=text)
+        ) from None
 
 
 def apply_overrides(
@@ -2396,8 +2531,6 @@ def apply_overrides(
             _set_in(result, key.strip(), value, origin)
         except _OverrideError as exc:
             lines.append(_format_problem(exc.problem, source, origin))
-        except ConfigError as exc:
-            lines.append(f"{source}: {key.strip()}: cannot read the value of --set {item}: {exc}")
     if lines:
         raise _config_error(lines)
     return result
@@ -2474,6 +2607,61 @@ def _resolve_data_paths(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     return out
 
 
+def _with_origin(
+    problem: Problem, raw: Mapping[str, Any], source: str
+) -> tuple[Problem, Origin | None]:
+    """Finds where a problem's value was written.
+
+    When a problem involves several keys (``related``), the one the user wrote most directly
+    (an override, then the file itself, then an inherited file) is named first: that is most
+    likely the one the user just changed.
+    """
+    candidates = [problem.path, *problem.related]
+    origins = [_origin_for(raw, path) for path in candidates]
+    ranks = [_origin_rank(origin, source) for origin in origins]
+    best = max(range(len(candidates)), key=lambda i: (ranks[i], -i))
+    if best == 0:
+        return problem, origins[0]
+    rest = tuple(path for i, path in enumerate(candidates) if i not in (0, best))
+    moved = dataclasses.replace(
+        problem,
+        path=candidates[best],
+        related=(problem.path, *rest),
+        got=_value_at_path(raw, candidates[best]),
+    )
+    return moved, origins[best]
+
+
+def _origin_rank(origin: Origin | None, source: str) -> int:
+    """How directly the user wrote a value: an override, the file itself, or an inherited file."""
+    if origin is None:
+        return -1
+    if origin.source.startswith("--set "):
+        return 2
+    return 1 if origin.source == source else 0
+
+
+def _with_population_name(problem: Problem, raw: Mapping[str, Any]) -> Problem:
+    """Adds the population's name to a problem under ``agents.N`` (N counts inherited ones)."""
+    path = problem.path
+    if len(path) >= 2 and path[0] == "agents" and isinstance(path[1], int):
+        name = _value_at_path(raw, (*path[:2], "name"))
+        if isinstance(name, str) and path[2:] != ("name",):
+            return dataclasses.replace(problem, context=f"population {name!r}")
+    return problem
+
+
+def _value_at_path(raw: Any, path: Sequence[PathElem]) -> Any:
+    node = raw
+    for elem in path:
+        in_mapping = isinstance(node, Mapping) and elem in node
+        in_list = isinstance(node, list) and isinstance(elem, int) and 0 <= elem < len(node)
+        if not (in_mapping or in_list):
+            return _MISSING
+        node = node[elem]
+    return node
+
+
 def scenario_from_raw(raw: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
     """Validates a raw scenario.
 
@@ -2494,7 +2682,11 @@ def scenario_from_raw(raw: Mapping[str, Any], source: str = "<scenario>") -> Sce
         return Scenario.model_validate(_resolve_data_paths(raw))
     except ValidationError as err:
         problems = _problems_from_validation(err)
-    lines = [_format_problem(p, source, _origin_for(raw, p.path)) for p in problems]
+    lines: list[str] = []
+    for problem in problems:
+        located, origin = _with_origin(problem, raw, source)
+        located = _with_population_name(located, raw)
+        lines.append(_format_problem(located, source, origin))
     raise _config_error(lines or [f"{source}: (top level): invalid scenario"])
 
 

@@ -84,7 +84,11 @@ class PerpetualGovernance:
         if self.trading_lot_size <= 0:
             raise GovernanceError(f"trading_lot_size must be > 0, got {self.trading_lot_size}")
         ratio = self.trading_lot_size / self.lot_size
-        if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-9 * max(1.0, ratio):
+        if (
+            not math.isfinite(ratio)
+            or ratio < 1 - 1e-9
+            or abs(ratio - round(ratio)) > 1e-9 * max(1.0, ratio)
+        ):
             raise GovernanceError(
                 "trading_lot_size must be a positive integer multiple of lot_size, got"
                 f" trading_lot_size={self.trading_lot_size}, lot_size={self.lot_size}"

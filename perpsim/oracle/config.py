@@ -119,7 +119,7 @@ def parse_timestamp(value: object) -> int:
             return int(text)
         try:
             stamp = pd.Timestamp(text)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise ValueError(
                 f"cannot read time {value!r}: use Unix seconds or ISO 8601 such as "
                 "'2020-03-12' or '2020-03-12T10:00:00Z'"

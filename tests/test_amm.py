@@ -146,9 +146,7 @@ def test_add_and_remove_liquidity() -> None:
 
 
 def test_remove_floors_to_lot_and_burns_all_shares() -> None:
-    v = MCDEXVenue.build(
-        PerpetualGovernance(lot_size=0.1, trading_lot_size=0.1), AMMGovernance()
-    )
+    v = MCDEXVenue.build(PerpetualGovernance(lot_size=0.1, trading_lot_size=0.1), AMMGovernance())
     perp, pool = v.perpetual, v.pool
     pool.oracle.set(100.0, 0)  # type: ignore[attr-defined]
     perp.deposit("lp", 10_000.0)

@@ -222,9 +222,7 @@ def test_vectorised_scan_matches_views() -> None:
     for row in range(len(perp.accounts)):
         assert mbs[row] == approx(perp.view(row).margin_balance)
     unsafe = {perp.name(r) for r in perp.unsafe_accounts()}
-    expected = {
-        perp.name(r) for r in range(len(perp.accounts)) if not perp.view(r).is_safe
-    }
+    expected = {perp.name(r) for r in range(len(perp.accounts)) if not perp.view(r).is_safe}
     assert unsafe == expected and unsafe
     bankrupt = {perp.name(r) for r in perp.bankrupt_accounts()}
     assert bankrupt == {n for n in expected if perp.view(n).is_bankrupt}
@@ -356,9 +354,7 @@ def test_social_loss_same_side_option_charges_the_liquidator() -> None:
 def test_spec_worked_social_loss_example() -> None:
     # spec/mcdex-v1.md: two longs of 1 at 7000, one with cash 1000; price falls to 5000;
     # penalties 1% in total; fund empty; 1000 longs in the market. Same-side rule, as written.
-    perp, src = make(
-        liquidation_penalty_rate=0.01, penalty_fund_rate=0.0, social_loss_side="same"
-    )
+    perp, src = make(liquidation_penalty_rate=0.01, penalty_fund_rate=0.0, social_loss_side="same")
     src.set_mark_price(7000.0)
     perp.deposit("victim", 1000.0)
     perp.deposit("survivor", 7000.0)

@@ -44,11 +44,24 @@ def test_observations_results_and_expected_errors(tmp_path: Path) -> None:
                     {"op": "set_mark_price", "price": 100},
                     {"op": "deposit", "account": "a", "amount": 100},
                     {"op": "deposit", "account": "b", "amount": 100},
-                    {"op": "trade", "taker": "a", "maker": "b", "side": "buy", "price": 100,
-                     "amount": 2},
+                    {
+                        "op": "trade",
+                        "taker": "a",
+                        "maker": "b",
+                        "side": "buy",
+                        "price": 100,
+                        "amount": 2,
+                    },
                     {"op": "withdraw", "account": "a", "amount": 1000, "expect_error": True},
-                    {"op": "observe", "names": ["a.cash_balance", "a.position_side",
-                                                "perp.total_size_long", "a.pnl1@110"]},
+                    {
+                        "op": "observe",
+                        "names": [
+                            "a.cash_balance",
+                            "a.position_side",
+                            "perp.total_size_long",
+                            "a.pnl1@110",
+                        ],
+                    },
                 ],
             }
         )

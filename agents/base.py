@@ -62,10 +62,15 @@ class PerpAgent(mesa.Agent):  # type: ignore[misc]
         self.name = name
         self.population = population
         self.params = params
-        self.rng = rng
+        self._rng = rng
         self.rejections = 0
 
     # Helpers ---------------------------------------------------------------------------------
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The agent's random stream (its population's), not Mesa's model-wide one."""
+        return self._rng
 
     @property
     def venue(self) -> MCDEXVenue:
@@ -78,7 +83,11 @@ class PerpAgent(mesa.Agent):  # type: ignore[misc]
         return self.model.now
 
     def wake_at(self, time: float) -> None:
-        """Ask to be stepped at the first tick at or after ``time`` (unix seconds)."""
+        """Ask to be stepped at the first tick at or after ``time`` (unix seconds).
+
+        An agent has one pending wake-up: a later call replaces the earlier one, so an agent
+        with several reasons to wake schedules the earliest of them.
+        """
         self.model.wake(self, time)
 
     def wake_in(self, seconds: float) -> None:

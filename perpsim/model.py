@@ -408,7 +408,15 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
                     if withdraw is not None:
                         withdraw(float(event.fraction))
         elif kind == "begin_global_settlement":
-            price = event.price if event.price is not None else self.venue.index_price()
+            price = event.price
+            if price is None:
+                # The admin's rule for the price when there is one (mark or index).
+                admin = next(
+                    (a for a in self._every_agent() if getattr(a, "agent_type", "") == "admin"),
+                    None,
+                )
+                use_mark = admin is not None and admin.params.get("settlement_price") == "mark"
+                price = self.perp.mark_price if use_mark else self.venue.index_price()
             try:
                 self.perp.begin_global_settlement(float(price))
             except EngineError as exc:

@@ -146,9 +146,13 @@ def check_time(value: Any, what: str = "time") -> int:
 
 
 def is_lot_multiple(amount: float, lot: float) -> bool:
-    """Whether ``amount`` is a whole number of ``lot`` (within float precision)."""
+    """Whether ``amount`` is a whole, non-zero number of ``lot`` (within float precision).
+
+    A float residue far below one lot (say 4e-15 with a lot of 0.001) is not on the grid.
+    """
     k = amount / lot
-    return abs(k - round(k)) <= _LOT_RTOL * max(1.0, abs(k))
+    r = round(k)
+    return r != 0 and abs(k - r) <= _LOT_RTOL * max(1.0, abs(k))
 
 
 def check_lot(amount: float, lot: float, what: str) -> None:
@@ -165,10 +169,13 @@ def ceil_to_lot(amount: float, lot: float) -> float:
 
 
 def floor_to_lot(amount: float, lot: float) -> float:
-    """Round ``amount`` down to the lot grid (an amount already on the grid is returned as is)."""
+    """Round ``amount`` down to the lot grid (an amount already on the grid is returned as is).
+
+    Amounts below one lot floor to 0.
+    """
     if is_lot_multiple(amount, lot):
         return amount
-    return math.floor(amount / lot) * lot
+    return float(math.floor(amount / lot + _LOT_RTOL)) * lot
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,141 @@
+"""The admin: the only agent that can take the perpetual through global settlement."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from perpsim.engine.perpetual import Status
+
+from .base import PerpAgent, Phase
+
+if TYPE_CHECKING:
+    from perpsim.model import PerpModel
+
+#: The insurance fund counts as exhausted at or below this balance (collateral).
+EMPTY_FUND = 1e-9
+
+
+class Admin(PerpAgent):
+    """Begins global settlement by its rule or at ``settle_at``, then completes it and pays out.
+
+    It begins settlement at the mark or index price (``settlement_price``) when the insurance
+    fund is exhausted after a loss, when social loss plus bad debt exceed ``bad_debt_above``, or
+    at ``settle_at``; a settlement begun by a begin_global_settlement event is taken over too.
+    ``complete_after`` seconds later it completes settlement, redeems every LP share and settles
+    every account holding a position or cash.
+    """
+
+    agent_type: ClassVar[str] = "admin"
+    phase: ClassVar[Phase] = Phase.ADMIN
+
+    def __init__(
+        self,
+        model: PerpModel,
+        name: str,
+        population: str,
+        params: dict[str, Any],
+        rng: np.random.Generator,
+    ) -> None:
+        super().__init__(model, name, population, params, rng)
+        when = params.get("settle_when") or {}
+        if hasattr(when, "model_dump"):
+            when = when.model_dump()
+        self.on_fund_exhausted = bool(when.get("insurance_fund_exhausted", False))
+        above = when.get("bad_debt_above")
+        self.bad_debt_above: float | None = None if above is None else float(above)
+        at = params.get("settle_at")
+        self.settle_at: float | None = None if at is None else model.start_time + float(at)
+        self.settlement_price = str(params.get("settlement_price", "index"))
+        self.complete_after = float(params.get("complete_after", 0))
+        self.began_at: int | None = None
+        self.completed_at: int | None = None
+        self.reason: str | None = None
+        self.settled_accounts = 0
+
+    @property
+    def watches(self) -> bool:
+        """Whether an automatic rule needs a look every tick."""
+        return self.on_fund_exhausted or self.bad_debt_above is not None
+
+    def start(self) -> None:
+        """Plan the first look."""
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self.completed_at is not None:
+            return
+        if self.began_at is not None:
+            self.wake_at(self.began_at + self.complete_after)
+            return
+        if self.watches:
+            self.wake_in(self.model.tick_seconds)
+            return
+        # Otherwise only the planned times: settle_at and begin_global_settlement events.
+        start = self.model.start_time
+        times: list[float] = [
+            start + int(e.at)
+            for e in self.model.scenario.events
+            if e.kind == "begin_global_settlement" and start + int(e.at) > self.now
+        ]
+        if self.settle_at is not None and self.settle_at > self.now:
+            times.append(self.settle_at)
+        if times:
+            self.wake_at(min(times))
+
+    def trigger(self) -> str | None:
+        """The reason to begin settlement now, or None."""
+        if self.settle_at is not None and self.now >= self.settle_at:
+            return "settle_at"
+        perp = self.model.perp
+        losses = self.model.social_loss_total + perp.bad_debt
+        if self.on_fund_exhausted and perp.insurance_fund <= EMPTY_FUND and losses > 0.0:
+            return "insurance_fund_exhausted"
+        if self.bad_debt_above is not None and losses > self.bad_debt_above:
+            return "bad_debt_above"
+        return None
+
+    def step(self) -> None:
+        """Begin settlement when a rule fires; complete it when its time has come."""
+        status = self.venue.status
+        if status is Status.SETTLED:
+            return
+        if status is Status.EMERGENCY and self.began_at is None:
+            self.began_at = self.now  # begun by an event: take it over
+            self.reason = "event"
+        if status is Status.NORMAL:
+            reason = self.trigger()
+            if reason is not None and self.begin():
+                self.reason = reason
+        if self.began_at is not None and self.now >= self.began_at + self.complete_after:
+            self.complete()
+        self._schedule()
+
+    def begin(self) -> bool:
+        """Begin global settlement at the mark or index price; return whether it began."""
+        perp = self.model.perp
+        price = perp.mark_price if self.settlement_price == "mark" else self.venue.index_price()
+        self.attempt("begin_global_settlement", perp.begin_global_settlement, price)
+        if perp.status is not Status.EMERGENCY:
+            return False
+        self.began_at = self.now
+        return True
+
+    def complete(self) -> None:
+        """Complete settlement, redeem every share, and settle every account."""
+        perp, pool = self.model.perp, self.model.pool
+        self.attempt("global_settled", perp.global_settled)
+        if perp.status is not Status.SETTLED:
+            return
+        self.completed_at = self.now
+        for holder, shares in list(pool.share_balances.items()):
+            if shares > 0.0:
+                self.attempt("settle_share", pool.settle_share, holder, shares)
+        accounts = perp.accounts
+        holding = (accounts.cash_balance != 0.0) | (accounts.position_size > 0.0)
+        for row in np.flatnonzero(holding).tolist():
+            if row == pool.pool_row:
+                continue  # its cash went to the share holders
+            if self.attempt("settle", perp.settle, row) is not None:
+                self.settled_accounts += 1

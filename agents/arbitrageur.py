@@ -1,0 +1,171 @@
+"""The arbitrageur: keeps the AMM's price in line with the external market, harvests funding."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from perpsim.engine.perpetual import Status, floor_to_lot
+from perpsim.errors import EngineError
+
+from .base import PerpAgent, Phase
+
+if TYPE_CHECKING:
+    from perpsim.model import PerpModel
+
+#: Share of its margin balance an arbitrageur commits as initial margin (the rest is a buffer).
+MARGIN_USE = 0.8
+#: Size of the sale quoted to measure the pool's depth (contracts; a quote changes nothing).
+PROBE = 1.0
+
+
+class Arbitrageur(PerpAgent):
+    """Trades the pool's fair price back to the external market price, and takes funding.
+
+    Every ``decision_interval`` it compares the pool's fair price with the market price; when
+    the gap exceeds the pool's fees plus ``threshold`` it buys (or sells) just enough to bring
+    the fair price back to that band, hedging on the external market. Otherwise it takes the
+    side that receives funding when ``|funding_rate|`` beats ``funding_threshold`` plus its
+    round-trip fees, and unwinds its position when the gap reverses; positions are limited by
+    ``max_trade_size`` per trade and by its capital at the initial margin rate.
+    """
+
+    agent_type: ClassVar[str] = "arbitrageur"
+    phase: ClassVar[Phase] = Phase.TRADER
+
+    def __init__(
+        self,
+        model: PerpModel,
+        name: str,
+        population: str,
+        params: dict[str, Any],
+        rng: np.random.Generator,
+    ) -> None:
+        super().__init__(model, name, population, params, rng)
+        self.wallet = float(params["capital"])
+        self.threshold = float(params["threshold"])
+        self.max_trade_size = float(params["max_trade_size"])
+        self.funding_threshold = float(params["funding_threshold"])
+        self.interval = float(params["decision_interval"])
+        #: The offsetting position on the external market (contracts, signed) and its cash.
+        self.hedge_position = 0.0
+        self.hedge_cash = 0.0
+        self.arbitrage_trades = 0
+        self.funding_trades = 0
+        self.unwind_trades = 0
+
+    def start(self) -> None:
+        """Deposit the whole capital and start watching the market."""
+        self.venue.deposit(self.name, self.wallet)
+        self.wallet = 0.0
+        self.wake_in(self.interval)
+
+    def hedge_pnl(self) -> float:
+        """Value of the external hedge at the current market price."""
+        return float(self.hedge_cash + self.hedge_position * self.model.market_price())
+
+    def step(self) -> None:
+        """Compare prices, then trade the gap, the funding, or the unwind (at most one)."""
+        if self.venue.status is not Status.NORMAL:
+            return
+        self.wake_in(self.interval)
+        try:
+            fair = self.venue.fair_price()
+        except EngineError:
+            return  # the pool is drained: nothing to arbitrage
+        market = self.model.market_price()
+        amm = self.model.pool.governance
+        fee = amm.pool_fee_rate + amm.pool_dev_fee_rate
+        band = fee + self.threshold
+        view = self.venue.account(self.name)
+        position = view.position_size if view.position_side == "long" else -view.position_size
+        target, kind, limit = self.decide(fair, market, band, fee, position)
+        if target is None:
+            return
+        size = self._size_to(fair, target)
+        if limit is not None:
+            size = math.copysign(min(abs(size), limit), size)
+        size = self._cap(size, position, view.margin_balance)
+        lot = self.model.perp.governance.trading_lot_size
+        amount = _lots(abs(size), lot)
+        if amount <= 0.0:
+            return
+        signed = math.copysign(amount, size)
+        fill = self.attempt("trade", self.venue.trade, self.name, signed, target)
+        if fill is None:
+            return
+        self.hedge_position -= signed
+        self.hedge_cash += signed * market
+        if kind == "arbitrage":
+            self.arbitrage_trades += 1
+        elif kind == "funding":
+            self.funding_trades += 1
+        else:
+            self.unwind_trades += 1
+
+    def decide(
+        self, fair: float, market: float, band: float, fee: float, position: float
+    ) -> tuple[float | None, str, float | None]:
+        """The fair price to trade the pool to, why, and a cap on the size (unwinds).
+
+        Args:
+            fair: the pool's fair price.
+            market: the external market price.
+            band: fees plus threshold, relative.
+            fee: the pool's fee rate per trade (pool + dev).
+            position: the arbitrageur's signed position.
+
+        Returns:
+            ``(target fair price or None, "arbitrage" | "funding" | "unwind", size cap)``.
+        """
+        low, high = market * (1.0 - band), market * (1.0 + band)
+        if fair < low:
+            return low, "arbitrage", None
+        if fair > high:
+            return high, "arbitrage", None
+        rate = self.venue.funding_rate()
+        hurdle = self.funding_threshold + 2.0 * fee
+        if abs(rate) > hurdle:
+            index = self.venue.index_price()
+            damp = self.model.pool.governance.funding_dampener
+            if rate > 0.0:  # longs pay: be short, but not below the band or the dampener
+                target = max(low, index * (1.0 + damp))
+                return (target, "funding", None) if target < fair else (None, "", None)
+            target = min(high, index * (1.0 - damp))
+            return (target, "funding", None) if target > fair else (None, "", None)
+        if position > 0.0 and fair > market:
+            return market, "unwind", position
+        if position < 0.0 and fair < market:
+            return market, "unwind", -position
+        return None, "", None
+
+    def _size_to(self, fair: float, target: float) -> float:
+        """Signed trade that moves the pool's fair price from ``fair`` to ``target``.
+
+        The MCDEX v1 pool keeps PoolAvailableMargin × PositionSize = K through a trade (fees
+        aside): after buying ``a`` the fair price is K / (size − a)², after selling ``a`` it is
+        K / (size + a)². The pool's size is read from the quote of a small sale
+        (price = K / size / (size + probe)), so only the venue is consulted.
+        """
+        quote = self.venue.quote(-PROBE)
+        if quote.price >= fair:
+            return 0.0  # no measurable depth
+        depth = quote.price * PROBE / (fair - quote.price)
+        k = fair * depth * depth
+        return float(depth - math.sqrt(k / target))
+
+    def _cap(self, size: float, position: float, margin_balance: float) -> float:
+        """Limit a trade by ``max_trade_size`` and by the margin its new position needs."""
+        size = math.copysign(min(abs(size), self.max_trade_size), size)
+        rate = self.model.perp.governance.initial_margin_rate
+        cap = max(margin_balance, 0.0) * MARGIN_USE / (self.venue.mark_price() * rate)
+        allowed = max(cap - math.copysign(1.0, size) * position, 0.0)
+        return math.copysign(min(abs(size), allowed), size)
+
+
+def _lots(amount: float, lot: float) -> float:
+    """``amount`` floored to whole lots, 0 below one lot (``floor_to_lot`` returns a sub-lot
+    float residue such as 4e-15 unchanged, as if it were on the grid)."""
+    return floor_to_lot(amount, lot) if amount >= lot * (1.0 - 1e-9) else 0.0

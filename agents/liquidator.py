@@ -1,0 +1,151 @@
+"""The liquidator: takes over unsafe positions and unwinds them into the pool."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from perpsim.engine.perpetual import Status, floor_to_lot
+
+from .base import PerpAgent, Phase
+
+if TYPE_CHECKING:
+    from perpsim.model import PerpModel
+
+#: Share of its margin balance a liquidator commits as initial margin (the rest is a buffer).
+MARGIN_USE = 0.9
+#: Halvings tried when the pool refuses an unwind chunk.
+MAX_HALVINGS = 6
+
+
+def _signed(side: str, size: float) -> float:
+    return size if side == "long" else -size
+
+
+class Liquidator(PerpAgent):
+    """Liquidates unsafe accounts within its capacity and capital, then unwinds into the pool.
+
+    Every tick, unless an outage has taken it down, it liquidates the accounts that have been
+    unsafe for at least ``latency`` seconds, up to ``capacity`` contracts per tick and only as
+    much as keeps it initial-margin safe at the mark price. It unwinds what it acquired through
+    the pool: at once (``immediate``, in chunks the pool accepts), in equal slices each tick over
+    ``unwind_horizon`` (``twap``), or not at all (``hold``).
+    """
+
+    agent_type: ClassVar[str] = "liquidator"
+    phase: ClassVar[Phase] = Phase.LIQUIDATOR
+
+    def __init__(
+        self,
+        model: PerpModel,
+        name: str,
+        population: str,
+        params: dict[str, Any],
+        rng: np.random.Generator,
+    ) -> None:
+        super().__init__(model, name, population, params, rng)
+        self.wallet = float(params["capital"])
+        self.latency = float(params["latency"])
+        self.capacity = float(params["capacity"])
+        self.unwind = str(params["unwind"])
+        self.unwind_horizon = float(params["unwind_horizon"])
+        self.twap_left = 0  # slices left in the current twap unwind
+        self.liquidations = 0
+        self.liquidated_amount = 0.0
+        self.unwound_amount = 0.0
+
+    def start(self) -> None:
+        """Deposit the whole capital and watch every tick."""
+        self.venue.deposit(self.name, self.wallet)
+        self.wallet = 0.0
+        self.wake_in(self.model.tick_seconds)
+
+    def step(self) -> None:
+        """Liquidate what is due, then unwind by the policy (nothing while down)."""
+        status = self.venue.status
+        if status is Status.SETTLED:
+            return
+        self.wake_in(self.model.tick_seconds)
+        if self.is_down():
+            return
+        rows = self.model.liquidatable(self.latency)
+        if rows.size and self.liquidate(rows) > 0.0:
+            self.twap_left = max(1, math.ceil(self.unwind_horizon / self.model.tick_seconds))
+        if status is Status.NORMAL and self.unwind != "hold":
+            self._unwind()
+
+    def liquidate(self, rows: npt.NDArray[np.int64]) -> float:
+        """Liquidate ``rows`` in order within capacity and margin; return the amount taken."""
+        lot = self.model.perp.governance.lot_size
+        rate = self.model.perp.governance.initial_margin_rate
+        remaining = _lots(self.capacity, lot)
+        me = self.venue.account(self.name)
+        taken = 0.0
+        for row in rows.tolist():
+            # Its margin allows positions up to ``cap`` contracts (at the initial margin rate,
+            # with a buffer); taking over a position on its own side uses that room, on the
+            # other side it first closes what it holds.
+            position = _signed(me.position_side, me.position_size)
+            cap = max(me.margin_balance, 0.0) * MARGIN_USE / (me.price * rate)
+            if remaining < lot or not me.is_safe or cap + abs(position) < lot:
+                break
+            if self.venue.account_name(row) == self.name:
+                continue
+            victim = self.venue.account(row)
+            if victim.is_safe or victim.position_size <= 0.0:
+                continue  # someone else got there first
+            side = 1.0 if victim.position_side == "long" else -1.0
+            affordable = cap - side * position
+            amount = min(victim.liquidation_amount, victim.position_size, remaining, affordable)
+            amount = _lots(amount, lot)
+            if amount <= 0.0:
+                continue  # it cannot afford this one
+            result = self.attempt("liquidate", self.venue.liquidate, self.name, row, amount)
+            if result is not None:
+                remaining -= result.amount
+                taken += result.amount
+                self.liquidations += 1
+                self.liquidated_amount += result.amount
+                me = self.venue.account(self.name)
+        return taken
+
+    def _unwind(self) -> None:
+        me = self.venue.account(self.name)
+        if me.position_size <= 0.0:
+            self.twap_left = 0
+            return
+        lot = self.model.perp.governance.trading_lot_size
+        size = me.position_size
+        if self.unwind == "twap":
+            slices = max(self.twap_left, 1)
+            self.twap_left = max(self.twap_left - 1, 0)
+            size = max(size / slices, min(lot, size))
+        amount = _lots(size, lot)
+        direction = -1.0 if me.position_side == "long" else 1.0
+        # The pool may refuse a big chunk (a buy must be below its position, and it must stay
+        # safe): halve until it accepts, then go on with the rest.
+        left = amount
+        chunk = amount
+        halvings = 0
+        while left > 0.0 and chunk > 0.0:
+            if self.attempt("trade", self.venue.trade, self.name, direction * chunk) is not None:
+                self.unwound_amount += chunk
+                left -= chunk
+                if left < lot * (1.0 - 1e-9):
+                    break
+                left = _lots(left, lot)
+                chunk = min(chunk, left)
+            else:
+                halvings += 1
+                if halvings > MAX_HALVINGS:
+                    break
+                chunk = _lots(chunk / 2.0, lot)
+
+
+def _lots(amount: float, lot: float) -> float:
+    """``amount`` floored to whole lots, 0 below one lot (``floor_to_lot`` returns a sub-lot
+    float residue such as 4e-15 unchanged, as if it were on the grid)."""
+    return floor_to_lot(amount, lot) if amount >= lot * (1.0 - 1e-9) else 0.0

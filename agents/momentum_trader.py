@@ -1,0 +1,103 @@
+"""The momentum trader: follows the recent trend of the market price."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from perpsim.engine.perpetual import Status, floor_to_lot
+
+from .base import PerpAgent, Phase
+
+if TYPE_CHECKING:
+    from perpsim.model import PerpModel
+
+#: Share of the exchange's maximum leverage (1 / initial_margin_rate) a trader's leverage is
+#: capped at: the rest absorbs a pool price up to the mark premium limit away from the mark.
+LEVERAGE_CAP = 0.95
+
+
+class MomentumTrader(PerpAgent):
+    """Trades in the direction of the market's return over ``lookback``, more for a stronger trend.
+
+    Every ``decision_interval`` it measures the relative change of the market price over
+    ``lookback``; beyond ``threshold`` it trades ``size_per_signal × change / threshold``
+    contracts in that direction (an opposite position is reduced or reversed first), never
+    holding more than ``max_size``. It deposits the margin of its position at ``leverage`` from
+    its cash and holds the position until an opposite signal.
+    """
+
+    agent_type: ClassVar[str] = "momentum_trader"
+    phase: ClassVar[Phase] = Phase.TRADER
+
+    def __init__(
+        self,
+        model: PerpModel,
+        name: str,
+        population: str,
+        params: dict[str, Any],
+        rng: np.random.Generator,
+    ) -> None:
+        super().__init__(model, name, population, params, rng)
+        self.lookback = float(params["lookback"])
+        self.threshold = float(params["threshold"])
+        self.size_per_signal = float(params["size_per_signal"])
+        self.max_size = float(params["max_size"])
+        self.leverage = float(params["leverage"])
+        self.wallet = float(params["initial_cash"])
+        self.interval = float(params["decision_interval"])
+        self.has_account = False  # the engine opens the account at the first deposit
+        self.signals = 0
+
+    def start(self) -> None:
+        """First look at the market after one decision interval."""
+        self.wake_in(self.interval)
+
+    def signal(self) -> float:
+        """The market's relative change over the lookback window (0 without history)."""
+        history = self.model.market_history(self.lookback)
+        if len(history) < 2:
+            return 0.0
+        return float(history[-1] / history[0] - 1.0)
+
+    def step(self) -> None:
+        """Measure the trend and trade with it when it is beyond the threshold."""
+        if self.venue.status is not Status.NORMAL:
+            return
+        self.wake_in(self.interval)
+        change = self.signal()
+        if change == 0.0 or abs(change) <= self.threshold:
+            return
+        self.signals += 1
+        direction = 1.0 if change > 0.0 else -1.0
+        strength = abs(change) / self.threshold if self.threshold > 0.0 else 1.0
+        position, margin_balance = 0.0, 0.0
+        if self.has_account:
+            view = self.venue.account(self.name)
+            position = view.position_size if view.position_side == "long" else -view.position_size
+            margin_balance = view.margin_balance
+        price = self.venue.mark_price()
+        g = self.model.perp.governance
+        amm = self.model.pool.governance
+        leverage = min(self.leverage, LEVERAGE_CAP / g.initial_margin_rate)
+        per_contract = price / leverage + price * (amm.pool_fee_rate + amm.pool_dev_fee_rate)
+        cap = min(self.max_size, max(margin_balance + self.wallet, 0.0) / per_contract)
+        target = float(np.clip(position + direction * self.size_per_signal * strength, -cap, cap))
+        size = _lots(abs(target - position), g.trading_lot_size)
+        if size <= 0.0 or (target - position) * direction <= 0.0:
+            return
+        if abs(target) > abs(position):
+            need = abs(target) * per_contract - margin_balance
+            amount = min(need, self.wallet)
+            if amount > 0.0:
+                self.venue.deposit(self.name, amount)
+                self.wallet -= amount
+                self.has_account = True
+        self.attempt("trade", self.venue.trade, self.name, direction * size)
+
+
+def _lots(amount: float, lot: float) -> float:
+    """``amount`` floored to whole lots, 0 below one lot (``floor_to_lot`` returns a sub-lot
+    float residue such as 4e-15 unchanged, as if it were on the grid)."""
+    return floor_to_lot(amount, lot) if amount >= lot * (1.0 - 1e-9) else 0.0

@@ -1,0 +1,182 @@
+"""The whale: rare, large, leveraged directional positions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from perpsim.engine.perpetual import Status, floor_to_lot
+from perpsim.errors import EngineError
+
+from .base import PerpAgent, Phase
+
+if TYPE_CHECKING:
+    from perpsim.model import PerpModel
+
+#: Share of the exchange's maximum leverage (1 / initial_margin_rate) a trader's leverage is
+#: capped at: the rest absorbs a pool price up to the mark premium limit away from the mark.
+LEVERAGE_CAP = 0.95
+#: Largest price impact (trade price / fair price − 1) a whale accepts per slice: a position
+#: bigger than the pool can take at once is built (and closed) one slice per tick, while
+#: arbitrageurs bring the pool's price back in between.
+MAX_IMPACT = 0.005
+#: Consecutive rejected slices after which a whale gives up the rest of an order.
+MAX_REJECTIONS = 10
+
+
+class Whale(PerpAgent):
+    """Opens a large position at the times of its schedule (or at Poisson arrivals) and holds it.
+
+    At each scheduled time (or, with ``arrival_rate``, after an exponential wait while flat) it
+    deposits the margin of ``size`` contracts at ``leverage`` and trades them on its ``side`` (a
+    fair coin for ``random``), one slice per tick of at most ``MAX_IMPACT`` price impact. It
+    closes the whole position the same way after an exponential holding time (mean
+    ``holding_time``) and never adds margin, so with thin margin a move against it gets it
+    liquidated in size.
+    """
+
+    agent_type: ClassVar[str] = "whale"
+    phase: ClassVar[Phase] = Phase.TRADER
+
+    def __init__(
+        self,
+        model: PerpModel,
+        name: str,
+        population: str,
+        params: dict[str, Any],
+        rng: np.random.Generator,
+    ) -> None:
+        super().__init__(model, name, population, params, rng)
+        self.wallet = float(params["capital"])
+        self.side = str(params["side"])
+        self.size = float(params["size"])
+        self.leverage = float(params["leverage"])
+        self.holding_time = float(params["holding_time"])
+        schedule = params.get("schedule")
+        rate = params.get("arrival_rate")
+        self.schedule: list[float] = sorted(model.start_time + float(t) for t in schedule or ())
+        self.mean_wait: float | None = None if rate is None else 3_600.0 / float(rate)
+        self.next_arrival: float | None = None
+        self.close_at: float | None = None
+        self.pending = 0.0  # signed contracts of the current order still to trade
+        self.failures = 0
+        self.orders = 0
+
+    def start(self) -> None:
+        """Schedule the first opening."""
+        if self.mean_wait is not None:
+            self.next_arrival = self.now + self.rng.exponential(self.mean_wait)
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        if self.pending:
+            self.wake_in(self.model.tick_seconds)
+            return
+        times = [t for t in (self.close_at, self.next_arrival) if t is not None]
+        if self.schedule:
+            times.append(self.schedule[0])
+        if times:
+            self.wake_at(min(times))
+
+    def step(self) -> None:
+        """Close a position whose time is over, place what is due, trade the next slice."""
+        if self.venue.status is not Status.NORMAL:
+            return
+        if self.close_at is not None and self.now >= self.close_at:
+            self._close()
+        while self.schedule and self.schedule[0] <= self.now:
+            self.schedule.pop(0)
+            self._open()
+        if self.next_arrival is not None and self.next_arrival <= self.now:
+            self.next_arrival = None
+            if self.close_at is None:
+                self._open()
+        if self.pending:
+            self._trade_slice()
+        idle = self.close_at is None and not self.pending and self.next_arrival is None
+        if idle and self.mean_wait is not None:  # flat again: wait for the next arrival
+            self.next_arrival = self.now + self.rng.exponential(self.mean_wait)
+        self._reschedule()
+
+    def _open(self) -> None:
+        long = self.side == "long" or (self.side == "random" and self.rng.random() < 0.5)
+        price = self.venue.mark_price()
+        g = self.model.perp.governance
+        amm = self.model.pool.governance
+        leverage = min(self.leverage, LEVERAGE_CAP / g.initial_margin_rate)
+        per_contract = price / leverage + price * (amm.pool_fee_rate + amm.pool_dev_fee_rate)
+        size = _lots(min(self.size, self.wallet / per_contract), g.trading_lot_size)
+        if size <= 0.0:
+            return
+        margin = size * per_contract
+        self.venue.deposit(self.name, margin)
+        self.wallet -= margin
+        self.orders += 1
+        self.pending += size if long else -size
+        self.failures = 0
+        self.close_at = self.now + self.rng.exponential(self.holding_time)
+
+    def _close(self) -> None:
+        self.close_at = None
+        view = self.venue.account(self.name)
+        position = view.position_size if view.position_side == "long" else -view.position_size
+        self.pending = -position
+        self.failures = 0
+        if position == 0.0:  # liquidated in full
+            self._withdraw_if_flat()
+
+    def _slice(self, amount: float) -> float:
+        """The largest part of signed ``amount`` (halving) within ``MAX_IMPACT``."""
+        lot = self.model.perp.governance.trading_lot_size
+        size = _lots(abs(amount), lot)
+        while size >= lot:
+            try:
+                impact = abs(self.venue.quote(size if amount > 0 else -size).price_impact)
+            except EngineError:
+                impact = float("inf")  # a buy as big as the pool
+            if impact <= MAX_IMPACT:
+                return size if amount > 0 else -size
+            size = _lots(size / 2.0, lot)
+        return 0.0
+
+    def _trade_slice(self) -> None:
+        part = self._slice(self.pending)
+        if part == 0.0:
+            self.pending = 0.0  # less than a lot left
+        elif self.attempt("trade", self.venue.trade, self.name, part) is not None:
+            self.pending -= part
+            self.failures = 0
+        else:
+            self.failures += 1
+            if self.failures >= MAX_REJECTIONS:
+                self.pending = 0.0
+        lot = self.model.perp.governance.trading_lot_size
+        if abs(self.pending) < lot * (1.0 - 1e-9):
+            self.pending = 0.0
+            if self.close_at is None:
+                self._withdraw_if_flat()
+
+    def _withdraw_if_flat(self) -> None:
+        view = self.venue.account(self.name)
+        if view.position_size == 0.0 and view.cash_balance > 0.0:
+            amount = view.cash_balance
+            if self.attempt("withdraw", _withdraw, self.venue, self.name, amount):
+                self.wallet += amount
+
+    def position(self) -> float:
+        """The whale's signed position (contracts)."""
+        view = self.venue.account(self.name)
+        return view.position_size if view.position_side == "long" else -view.position_size
+
+
+def _withdraw(venue: Any, name: str, amount: float) -> bool:
+    """Withdraw and report success (``attempt`` returns None on a rejection)."""
+    venue.withdraw(name, amount)
+    return True
+
+
+def _lots(amount: float, lot: float) -> float:
+    """``amount`` floored to whole lots, 0 below one lot (``floor_to_lot`` returns a sub-lot
+    float residue such as 4e-15 unchanged, as if it were on the grid)."""
+    return floor_to_lot(amount, lot) if amount >= lot * (1.0 - 1e-9) else 0.0

@@ -61,8 +61,9 @@ class SettableOracle:
 
     def set(self, price: float, timestamp: int) -> None:
         """Publish ``price`` with index timestamp ``timestamp``."""
-        self._price = check_price(price, "index price")
-        self._timestamp = check_time(timestamp, "index timestamp")
+        p = check_price(price, "index price")
+        t = check_time(timestamp, "index timestamp")
+        self._price, self._timestamp = p, t
 
     def index(self, now: int) -> tuple[float, int]:
         """The last published price and timestamp.
@@ -116,9 +117,19 @@ class AMMPool:
         self.share_balances: dict[str, float] = {}
         self.total_supply = 0.0
         self.created = False
-        self.dead = False
         self._fs = _EMPTY_FUNDING
         perpetual.price_source = self
+
+    def _resum_supply(self) -> None:
+        # TotalSupply is the sum of the balances, recomputed exactly on every mint and burn so
+        # that float residue never leaves ownerless shares (LP holders are few).
+        self.share_balances = {k: v for k, v in self.share_balances.items() if v > 0.0}
+        self.total_supply = math.fsum(self.share_balances.values())
+
+    @property
+    def dead(self) -> bool:
+        """A created pool drained to size 0 (by LPs leaving or by liquidation) is dead."""
+        return self.created and self.perp.accounts.position_size[self.pool_row] <= 0.0
 
     # ----------------------------------------------------------------------------------------
     # Funding
@@ -364,7 +375,7 @@ class AMMPool:
         perp._commit(self.pool_row, pool0, p1)
         perp._snap_open_interest()
         self.share_balances[who] = self.share_balances.get(who, 0.0) + amt
-        self.total_supply += amt
+        self._resum_supply()
         self.created = True
         fair = self._fair(p1, acc)
         premium = 0.0 if fair is None else fair - index
@@ -541,7 +552,7 @@ class AMMPool:
         perp._commit(self.pool_row, pool0, p1)
         perp._snap_open_interest()
         self.share_balances[who] = self.share_balances.get(who, 0.0) + shares
-        self.total_supply += shares
+        self._resum_supply()
         self._fs = self._step(fs1, perp.now, fs1.last_index_price)
         perp._emit(
             "add_liquidity",
@@ -576,9 +587,13 @@ class AMMPool:
         pool0 = perp.accounts.read(self.pool_row)
         size = pool0.position_size
         price = self._pool_available_margin(pool0, acc) / size
-        amt = floor_to_lot(sh * size / self.total_supply, perp.governance.lot_size)
-        if sh == self.total_supply:
-            amt = size
+        # The last holder takes the whole pool, whatever float residue the supply carries.
+        everything = sh >= self.total_supply * (1.0 - 1e-12)
+        amt = (
+            size
+            if everything
+            else floor_to_lot(sh * size / self.total_supply, perp.governance.lot_size)
+        )
         amt = min(amt, size)
         if amt <= 0.0:
             raise BadAmountError(f"{sh:.10g} shares are worth less than one lot of the pool")
@@ -615,10 +630,8 @@ class AMMPool:
         perp._snap_open_interest()
         left = held - sh
         self.share_balances[who] = left if left > held * 1e-12 else 0.0
-        self.total_supply = max(self.total_supply - sh, 0.0)
+        self._resum_supply()
         self._fs = self._step(fs1, perp.now, fs1.last_index_price)
-        if p1.position_size <= 0.0:
-            self.dead = True
         perp._emit(
             "remove_liquidity",
             account=who,
@@ -691,6 +704,8 @@ class AMMPool:
                 f"settle_share requires status SETTLED; the perpetual is {perp.status.value}"
             )
         sh = check_positive(shares, "share amount")
+        if account == self.account:
+            raise InvalidOperationError("the pool's own account cannot redeem pool shares")
         held = self.share_balances.get(account, 0.0)
         if sh > held * (1.0 + 1e-12):
             raise InsufficientBalanceError(
@@ -704,7 +719,7 @@ class AMMPool:
         perp.accounts.write(self.pool_row, pool0._replace(cash_balance=pool0.cash_balance - payout))
         perp.accounts.write(row, st._replace(cash_balance=st.cash_balance + payout))
         self.share_balances[account] = held - sh
-        self.total_supply -= sh
+        self._resum_supply()
         perp._emit("settle_share", account=account, shares=sh, amount=payout)
         return payout
 

@@ -137,8 +137,11 @@ class AMMGovernance:
             raise GovernanceError(f"ema_alpha must be in (0, 1), got {self.ema_alpha}")
         if self.update_index_prize < 0:
             raise GovernanceError(f"update_index_prize must be >= 0, got {self.update_index_prize}")
-        if self.mark_premium_limit <= 0:
-            raise GovernanceError(f"mark_premium_limit must be > 0, got {self.mark_premium_limit}")
+        if not 0 < self.mark_premium_limit < 1:
+            # Below 1 the clamped mark price index × (1 ± limit) stays positive.
+            raise GovernanceError(
+                f"mark_premium_limit must be in (0, 1), got {self.mark_premium_limit}"
+            )
         if not 0 <= self.funding_dampener <= self.mark_premium_limit:
             raise GovernanceError(
                 "funding_dampener must satisfy 0 <= funding_dampener <= mark_premium_limit"

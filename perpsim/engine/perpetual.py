@@ -373,6 +373,7 @@ class Perpetual:
         self.accounts = AccountStore(capacity)
         self.status = Status.NORMAL
         self.settlement_price = 0.0
+        self._frozen_funding = 0.0
         self.social_loss_per_contract_long = 0.0
         self.social_loss_per_contract_short = 0.0
         self.insurance_fund = 0.0
@@ -406,7 +407,9 @@ class Perpetual:
 
     @property
     def accumulated_funding_per_contract(self) -> float:
-        """``AccumulatedFundingPerContract`` from the price source."""
+        """``AccumulatedFundingPerContract`` from the price source (frozen outside NORMAL)."""
+        if self.status is not Status.NORMAL:
+            return self._frozen_funding
         return self.price_source.accumulated_funding_per_contract()
 
     def _funding(self) -> None:
@@ -1001,7 +1004,9 @@ class Perpetual:
         """
         self._require_status(Status.NORMAL, Status.EMERGENCY, op="begin_global_settlement")
         p = check_price(price, "settlement price")
-        self._funding()
+        if self.status is Status.NORMAL:
+            self._funding()
+            self._frozen_funding = self.price_source.accumulated_funding_per_contract()
         self.settlement_price = p
         self.status = Status.EMERGENCY
         self._emit("begin_global_settlement", price=p)

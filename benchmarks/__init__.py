@@ -1,0 +1,1 @@
+"""perpsim benchmarks: ``python -m benchmarks`` (see ``docs/performance.md``)."""

@@ -78,6 +78,26 @@ TIMESERIES_COLUMNS: tuple[str, ...] = (
 )
 
 
+class TickOracle:
+    """The feed's index as the engine reads it, remembered for the current second.
+
+    The engine reads the index on every mark-price query; within one tick the answer cannot
+    change, so one search per tick is enough.
+    """
+
+    def __init__(self, feed: FeedUpdates) -> None:
+        self.feed = feed
+        self._now: int | None = None
+        self._value: tuple[float, int] = (0.0, 0)
+
+    def index(self, now: int) -> tuple[float, int]:
+        """``(price, timestamp)`` of the latest update readable at ``now``."""
+        if now != self._now:
+            self._value = self.feed.index(now)
+            self._now = now
+        return self._value
+
+
 @dataclass(frozen=True, slots=True)
 class DownWindow:
     """An outage of agents of one type (optionally one population), in unix seconds."""
@@ -167,7 +187,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         self.venue = MCDEXVenue.build(
             scenario.perpetual_governance(),
             scenario.amm_governance(),
-            self.feed,
+            TickOracle(self.feed),
             capacity=max(64, 2 * n_agents + 8),
         )
         self.perp = self.venue.perpetual

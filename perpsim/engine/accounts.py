@@ -69,6 +69,7 @@ class AccountState(NamedTuple):
 
 
 FLAT_ACCOUNT = AccountState(0.0, Side.FLAT, 0.0, 0.0, 0.0, 0.0)
+_SIDES = (Side.FLAT, Side.SHORT, Side.LONG)  # index = stored side code (faster than Side(i))
 
 
 class AccountStore:
@@ -104,6 +105,8 @@ class AccountStore:
         self._mask = np.zeros(capacity, dtype=bool)
         self.names: list[str] = []
         self.index: dict[str, int] = {}
+        #: Incremented by every write: lets readers cache values derived from the rows.
+        self.version = 0
 
     def __len__(self) -> int:
         return self._n
@@ -158,11 +161,15 @@ class AccountStore:
             return int(account)
         raise UnknownAccountError(f"unknown account {account!r}")
 
+    def size_of(self, row: int) -> float:
+        """One account's position size."""
+        return self._size.item(row)
+
     def read(self, row: int) -> AccountState:
         """Return one account's stored fields as Python values."""
         return AccountState(
             self._cash.item(row),
-            Side(self._side.item(row)),
+            _SIDES[self._side.item(row)],
             self._size.item(row),
             self._ev.item(row),
             self._esl.item(row),
@@ -171,6 +178,7 @@ class AccountStore:
 
     def write(self, row: int, state: AccountState) -> None:
         """Store one account's fields (engine use only: callers validate first)."""
+        self.version += 1
         self._cash[row] = state.cash_balance
         side = state.position_side
         self._side[row] = side

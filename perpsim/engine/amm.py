@@ -118,6 +118,8 @@ class AMMPool:
         self.total_supply = 0.0
         self.created = False
         self._fs = _EMPTY_FUNDING
+        self._preview_key: tuple[object, ...] | None = None
+        self._preview = _EMPTY_FUNDING
         perpetual.price_source = self
 
     def _resum_supply(self) -> None:
@@ -129,7 +131,7 @@ class AMMPool:
     @property
     def dead(self) -> bool:
         """A created pool drained to size 0 (by LPs leaving or by liquidation) is dead."""
-        return self.created and self.perp.accounts.position_size[self.pool_row] <= 0.0
+        return self.created and self.perp.accounts.size_of(self.pool_row) <= 0.0
 
     # ----------------------------------------------------------------------------------------
     # Funding
@@ -195,11 +197,27 @@ class AMMPool:
         if fs.last_funding_time is None or self.dead or self.perp.status is not Status.NORMAL:
             return fs
         now = self.perp.now
-        if fs.last_funding_time == now:
-            price, ts = self.oracle.index(now)
-            if price == fs.last_index_price and ts <= now:
-                return fs
-        return self._advance(fs)
+        index = self.oracle.index(now)
+        if fs.last_funding_time == now and index[0] == fs.last_index_price and index[1] <= now:
+            return fs
+        # The preview is a pure function of the stored state, the time and the index; agents
+        # read the mark price many times a tick, so keep the last one.
+        # With a new index inside the interval the second segment's premium uses the pool's
+        # fair price: any account write or social-loss change invalidates the cache.
+        perp = self.perp
+        key = (
+            fs,
+            now,
+            index,
+            perp.accounts.version,
+            perp.social_loss_per_contract_long,
+            self.governance,
+        )
+        if self._preview_key == key:
+            return self._preview
+        preview = self._advance(fs)
+        self._preview_key, self._preview = key, preview
+        return preview
 
     def current_funding_state(self) -> FundingState:
         """The funding state as if ``Funding()`` ran now (nothing is stored)."""

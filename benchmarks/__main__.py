@@ -216,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     if "engine" in cases:
         med, vals = median_of(bench_engine, max(args.reps, 3))
         results["engine_amm_trades_per_s"] = {"median": med, "values": vals}
-        rows.append(("engine: AMM trades/s (full path)", f"{med:,.0f}", TARGETS["engine_amm_trades_per_s"]))
+        rows.append(
+            ("engine: AMM trades/s (full path)", f"{med:,.0f}", TARGETS["engine_amm_trades_per_s"])
+        )
     if "scan" in cases:
         for n in (1_000, 10_000, 100_000):
             med, vals = median_of(lambda n=n: bench_scan(n), max(args.reps, 3))
@@ -243,11 +245,22 @@ def main(argv: list[str] | None = None) -> int:
         one, v1 = median_of(lambda: bench_sweep(1), args.reps)
         two, v2 = median_of(lambda: bench_sweep(2), args.reps)
         eff = two / (2 * one)
-        results["sweep"] = {"runs_per_s_1": one, "runs_per_s_2": two, "efficiency_2": eff,
-                            "values_1": v1, "values_2": v2}
+        results["sweep"] = {
+            "runs_per_s_1": one,
+            "runs_per_s_2": two,
+            "efficiency_2": eff,
+            "values_1": v1,
+            "values_2": v2,
+        }
         rows.append(("sweep: runs/s at 1 worker", f"{one:.2f}", ""))
         rows.append(("sweep: runs/s at 2 workers", f"{two:.2f}", ""))
-        rows.append(("sweep: parallel efficiency at 2", f"{eff:.0%}", TARGETS["sweep_parallel_efficiency_2"]))
+        rows.append(
+            (
+                "sweep: parallel efficiency at 2",
+                f"{eff:.0%}",
+                TARGETS["sweep_parallel_efficiency_2"],
+            )
+        )
     doc = {
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),

@@ -413,7 +413,7 @@ def test_liquidation_rejections() -> None:
 
 
 def test_global_settlement_flow() -> None:
-    perp, src = _long_victim()
+    perp, _ = _long_victim()
     perp.begin_global_settlement(90.0)
     assert perp.status is Status.EMERGENCY and perp.mark_price == 90.0
     perp.begin_global_settlement(95.0)  # the admin corrects the price

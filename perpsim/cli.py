@@ -186,6 +186,75 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
     return list_scenarios_command()
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import signal
+
+    from perpsim.sweep import load_sweep, print_report, run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    plan = load_sweep(args.file)
+    out = Path(args.out) if args.out else Path("outputs") / "sweeps" / plan.name
+    progress: Any = "off" if args.quiet else "bar" if sys.stderr.isatty() else "lines"
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)  # `kill PID` stops cleanly too
+    try:
+        outcome = run_sweep(
+            plan,
+            out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            retry_failed=args.retry_failed,
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: the finished runs are saved in {out}; continue with"
+            f" perpsim sweep {args.file} --out {out} --resume",
+            file=sys.stderr,
+        )
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not args.quiet:
+        print_report(plan, outcome)
+    failed = outcome.results[outcome.results["status"] != "ok"]
+    for _, row in failed.head(5).iterrows():
+        point = int(row["point_id"])
+        print(
+            f"run {point}-{row['seed_index']} ({plan.describe_point(point)}, seed {row['seed']})"
+            f" failed: {row['error']}",
+            file=sys.stderr,
+        )
+    if len(failed) > 5:
+        print(f"... and {len(failed) - 5} more failed runs (see results.parquet)", file=sys.stderr)
+    return 0 if outcome.complete and outcome.n_failed == 0 else 1
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from perpsim.plots import plot_dir
+
+    paths = plot_dir(Path(args.dir), metric=args.metric, x=args.x, y=args.y)
+    if not args.quiet:
+        for path in paths:
+            print(path)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from perpsim.report import write_report
+
+    html_path, md_path = write_report(Path(args.dir), Path(args.out) if args.out else None)
+    if not args.quiet:
+        print(f"report: {html_path}")
+        print(f"summary: {md_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -244,6 +313,63 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scenarios", help="list the shipped scenarios")
     p.set_defaults(func=_cmd_scenarios)
+
+    p = sub.add_parser(
+        "sweep",
+        help="run a scenario over a grid or sample of parameters x seeds",
+        description="Run the sweep described by SWEEP.yaml (see docs/sweeps.md) on local worker"
+        " processes or a Dask cluster; write results.parquet (one row per run) and"
+        " aggregate.parquet (risk statistics per point) to --out.",
+    )
+    p.add_argument("file", metavar="SWEEP.yaml", help="sweep file")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="local worker processes (default: the number of cores; 1 runs in this process)",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster, e.g. tcp://host:8786 (needs pip install 'perpsim[dask]')",
+    )
+    p.add_argument("--out", help="output folder (default outputs/sweeps/<sweep name>/)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
+    p.add_argument(
+        "--retry-failed", action="store_true", help="with --resume, run failed runs again"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress and no final table")
+    p.set_defaults(func=_cmd_sweep)
+    p = sub.add_parser(
+        "plot",
+        help="draw the figures of a run folder or a sweep folder (PNG, in DIR/plots/)",
+        description="Draw the figures of a run (prices, funding, insurance fund, pool,"
+        " liquidations, trader PnL) or of a sweep (heatmap, metric vs parameter, losses, fan"
+        " chart, frontier) into DIR/plots/. See docs/plots.md.",
+    )
+    p.add_argument("dir", metavar="DIR", help="a run folder or a sweep folder")
+    p.add_argument(
+        "--metric",
+        help="sweeps: the statistic of the heatmap and the metric plot (a summary metric such"
+        " as bad_debt, or p_insurance_fund_exhausted, var95_bad_debt, lar95, ...)",
+    )
+    p.add_argument("--x", metavar="KEY", help="sweeps: the varied parameter on the x axis")
+    p.add_argument("--y", metavar="KEY", help="sweeps: the second varied parameter")
+    p.add_argument("--quiet", action="store_true", help="do not list the files written")
+    p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report (and a Markdown summary) of a run or sweep",
+        description="Write one HTML file with the question, parameters, headline risk numbers,"
+        " figures (embedded), notable events and how to reproduce; and a Markdown summary with"
+        " the same stem next to it.",
+    )
+    p.add_argument("dir", metavar="DIR", help="a run folder or a sweep folder")
+    p.add_argument("--out", metavar="FILE", help="the HTML file (default DIR/report.html)")
+    p.add_argument("--quiet", action="store_true", help="do not print the paths written")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 

@@ -120,8 +120,8 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
         "time_in_emergency_s": model.time_in_emergency_s,
         "settled": perp.status.value == "SETTLED",
         "final_mark_price": rows[-1]["mark_price"] if rows else math.nan,
-        "min_market_price": float(model.market_prices[: model.tick + 1].min()),
-        "max_market_price": float(model.market_prices[: model.tick + 1].max()),
+        "min_market_price": float(np.min(model.market_prices[: model.tick + 1])),
+        "max_market_price": float(np.max(model.market_prices[: model.tick + 1])),
         "ticks": model.tick,
     }
     summary["rejections"] = dict(sorted(model.rejections.items()))

@@ -1447,7 +1447,7 @@ def fig_trader_pnl(run: RunData) -> Figure:
             _no_data(axis, "no deposits recorded")
             continue
         lo, hi = (
-            np.percentile(finite, [1, 99]) if finite.size > 20 else (finite.min(), finite.max())
+            np.percentile(finite, [1, 99]) if finite.size > 20 else (np.min(finite), np.max(finite))
         )
         if hi <= lo:
             lo, hi = lo - 1.0, hi + 1.0

@@ -853,11 +853,11 @@ def _sweep_headline(sweep: SweepData) -> tuple[list[str], list[Table]]:
         if m in ok.columns:
             v = np.asarray(ok[m].astype("Float64").to_numpy(dtype=float, na_value=np.nan))
             v = v[np.isfinite(v)]
-            if v.size and v.max() > 0:
+            if v.size and np.max(v) > 0:
                 share = float(np.mean(v > 0))
                 findings.append(
                     f"{what.capitalize()} occurred in {share:.0%} of the runs (largest"
-                    f" {fmt_usd(v.max())})."
+                    f" {fmt_usd(np.max(v))})."
                 )
             elif v.size:
                 findings.append(f"No run had any {what}.")
@@ -904,7 +904,7 @@ def _sweep_headline(sweep: SweepData) -> tuple[list[str], list[Table]]:
                         fmt_number(np.percentile(v, 5)),
                         fmt_number(np.median(v)),
                         fmt_number(np.percentile(v, 95)),
-                        fmt_number(v.max()),
+                        fmt_number(np.max(v)),
                     ]
                 )
     tables = [table]

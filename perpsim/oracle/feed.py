@@ -124,7 +124,7 @@ class FeedUpdates:
 
     def _positions(self, t: IntArray) -> IntArray:
         idx = np.searchsorted(self.time, t, side="right") - 1
-        if idx.size and int(idx.min()) < 0:
+        if idx.size and int(np.min(idx)) < 0:
             raise ValueError(self._too_early(int(t[np.argmin(idx)])))
         return np.asarray(idx, dtype=np.int64)
 

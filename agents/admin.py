@@ -76,7 +76,7 @@ class Admin(PerpAgent):
         start = self.model.start_time
         times: list[float] = [
             start + int(e.at)
-            for e in self.model.scenario.events
+            for e in self.model.config.events
             if e.kind == "begin_global_settlement" and start + int(e.at) > self.now
         ]
         if self.settle_at is not None and self.settle_at > self.now:

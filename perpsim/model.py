@@ -119,6 +119,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         base_dir: folder that relative data files resolve against (the scenario's folder).
 
     Attributes:
+        config: the scenario (not ``scenario``: Mesa 3.5 reserves that attribute).
         venue: the exchange (perpetual + pool) agents trade on.
         now: current time, unix seconds.
         tick: current tick index (0 is the set-up state).
@@ -136,7 +137,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         check_invariants: bool = True,
         base_dir: Path | None = None,
     ) -> None:
-        self.scenario = scenario
+        self.config = scenario
         self.run_seed = int(scenario.seed if seed is None else seed)
         root = np.random.SeedSequence(self.run_seed)
         pops = [p.name for p in scenario.agents]
@@ -233,7 +234,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
     # Set-up
 
     def _setup_exchange(self) -> None:
-        sc = self.scenario
+        sc = self.config
         index, _ = self.feed.index(self.now)
         if sc.dev_balance > 0:
             self.perp.deposit("dev", float(sc.dev_balance))
@@ -249,11 +250,11 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         self.pool.create_pool(CREATOR, amount)
 
     def _build_agents(self) -> None:
-        if not self.scenario.agents:
+        if not self.config.agents:
             return
         from perpsim.agents import REGISTRY
 
-        for pop in self.scenario.agents:
+        for pop in self.config.agents:
             cls = REGISTRY[pop.type]
             rng = np.random.default_rng(self.streams[f"population:{pop.name}"])
             per_agent = _sample_params(pop.params, rng, pop.count)
@@ -270,7 +271,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         from perpsim.scenario import KeeperOutageEvent, LiquidatorOutageEvent
 
         out = []
-        for e in self.scenario.events:
+        for e in self.config.events:
             if isinstance(e, (KeeperOutageEvent, LiquidatorOutageEvent)):
                 kind = "keeper" if isinstance(e, KeeperOutageEvent) else "liquidator"
                 start = self.start_time + int(e.at)
@@ -358,7 +359,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         self._accumulate()
         if self.check_each_tick:
             self._check()
-        every = self.scenario.output.record_every
+        every = self.config.output.record_every
         if self.tick % every == 0 or self.tick == self.n_ticks:
             self._record()
 
@@ -448,7 +449,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
             self.invariant_problems = problems
             raise InvariantViolation(
                 f"accounting invariants violated at tick {self.tick}"
-                f" ({self.scenario.clock.iso(int(self.offsets[self.tick]))}): "
+                f" ({self.config.clock.iso(int(self.offsets[self.tick]))}): "
                 + "; ".join(problems)
             )
 

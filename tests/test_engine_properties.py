@@ -380,10 +380,7 @@ class _EngineMachine(RuleBasedStateMachine):
     @rule(data=st.data(), frac=st.floats(0.0, 1.5))
     def withdraw(self, data: st.DataObject, frac: float) -> None:
         p = self.perp
-        # Not "pool": the engine lets anyone withdraw the LPs' collateral from the pool account,
-        # which then gets liquidated to size 0 after a crash (see
-        # test_pool_liquidated_to_zero_rejects_liquidity_operations_cleanly).
-        name = data.draw(st.sampled_from([n for n in TRADERS + self.extra_names if n != "pool"]))
+        name = data.draw(self.names())
         v = p.view(name) if (self.status is not N or self._has_price()) else None
         amount = max(v.available_margin, 0.0) * frac if v is not None else 1.0
         amount = amount if amount > 0.0 else 1.0
@@ -396,7 +393,7 @@ class _EngineMachine(RuleBasedStateMachine):
             assert not ok and isinstance(res, (InvalidOperationError, UnknownAccountError)), res
             return
         liquid = v.is_safe and amount <= v.available_margin * (1 - 1e-9) - 1e-9
-        if liquid:
+        if liquid and name != "pool":  # the pool's collateral belongs to the LPs
             assert ok, f"withdraw {amount} of available {v.available_margin} refused: {res}"
         if ok:
             after = p.view(name)
@@ -879,8 +876,7 @@ class PerpetualMachine(_EngineMachine):
         """A 30-60 % crash."""
         self.shock(factor)
 
-    # NORMAL only: see test_external_funding_is_frozen_by_global_settlement.
-    @precondition(lambda self: self.perp.status is Status.NORMAL)
+    # Also after settlement: funding must stay frozen there (the invariants would see it).
     @rule(delta=st.floats(-20.0, 20.0))
     def move_funding(self, delta: float) -> None:
         self.src.set_accumulated_funding(self.src.accumulated_funding_per_contract() + delta)
@@ -942,8 +938,8 @@ class VenueMachine(_EngineMachine):
         dev_cash: float,
     ) -> None:
         self.steps = 0
-        # Set when draining left a dust position behind (see
-        # test_last_lp_removing_all_shares_empties_the_pool); prices are then meaningless.
+        # Set if draining ever leaves a dust position behind (the regression
+        # test_last_lp_removing_all_shares_empties_the_pool); its prices are then meaningless.
         self.dust = False
         amm = AMMGovernance(
             pool_fee_rate=amm_fees[0],
@@ -1181,7 +1177,7 @@ class VenueMachine(_EngineMachine):
         pool = self.pool
         holders = sorted(n for n, v in self.pool.share_balances.items() if v > 0)
         sender = data.draw(st.sampled_from(holders * 3 + ["lp", *TRADERS]))
-        # Not "pool"/"dev": see test_settle_share_by_the_pool_account_creates_no_collateral.
+        # Not "pool"/"dev": they cannot redeem shares (see the settle_share regression test).
         receiver = data.draw(st.sampled_from(["lp", *TRADERS, "newcomer"]))
         held = pool.share_balance(sender)
         shares = held * frac if held > 0 else 1.0
@@ -2417,19 +2413,20 @@ def _raise_after_mutating(perp: Perpetual) -> None:
 
 
 # =============================================================================================
-# Engine bugs found by this file (each test fails until the engine is fixed)
+# Regressions: engine bugs these properties found (fixed in 70f33c9); minimal reproductions
 
 
 def test_index_oracle_rejects_a_bad_timestamp_without_changing_the_price() -> None:
-    """SettableOracle.set stores the price before validating the timestamp."""
+    """SettableOracle.set stored the price before validating the timestamp."""
     oracle = SettableOracle(100.0, 0)
     with pytest.raises(BadAmountError, match="index timestamp"):
-        oracle.set(200.0, 1.5)
+        oracle.set(200.0, 1.5)  # type: ignore[arg-type]
     assert oracle.index(10) == (100.0, 0)
 
 
 def test_settle_share_by_the_pool_account_creates_no_collateral() -> None:
-    """Shares held by the pool account itself: settle_share reads the pool row twice."""
+    """Shares held by the pool account itself: settle_share read the pool row twice and
+    credited the payout back on top of the pool's cash."""
     venue = fine_lot_venue()
     perp, pool = venue.perpetual, venue.pool
     perp.deposit("lp", 1e4)
@@ -2445,7 +2442,7 @@ def test_settle_share_by_the_pool_account_creates_no_collateral() -> None:
 
 
 def test_pool_liquidated_to_zero_rejects_liquidity_operations_cleanly() -> None:
-    """After a liquidation flattens the pool, add/remove liquidity divide by the size 0."""
+    """After a liquidation flattened the pool, add/remove liquidity divided by the size 0."""
     venue = MCDEXVenue.build(
         PerpetualGovernance(
             taker_dev_fee_rate=0.0, maker_dev_fee_rate=0.0, lot_size=1.0, trading_lot_size=1.0
@@ -2470,8 +2467,8 @@ def test_pool_liquidated_to_zero_rejects_liquidity_operations_cleanly() -> None:
 
 
 def test_mark_price_stays_positive_whatever_the_premium_limit() -> None:
-    """mark_premium_limit >= 1 is accepted, then the mark price can reach 0, where the
-    engine's own views divide by zero and check_invariants() raises."""
+    """mark_premium_limit >= 1 was accepted; the mark price could then reach 0, where the
+    engine's own views divided by zero and check_invariants() raised."""
     try:
         amm = no_fee_amm(mark_premium_limit=10.0, funding_dampener=0.0)
     except GovernanceError:
@@ -2491,9 +2488,9 @@ def test_mark_price_stays_positive_whatever_the_premium_limit() -> None:
 
 
 def test_external_funding_is_frozen_by_global_settlement() -> None:
-    """Spec: in EMERGENCY and SETTLED funding is frozen. A standalone perpetual keeps reading
-    its external source, so a funding change after settlement moves the payouts and, once one
-    side has settled, creates collateral out of nothing."""
+    """Spec: in EMERGENCY and SETTLED funding is frozen. A standalone perpetual kept reading
+    its external source, so a funding change after settlement moved the payouts and, once one
+    side had settled, created collateral out of nothing."""
     src = ExternalPriceSource(mark_price=100.0)
     perp = Perpetual(base_governance(), src)
     perp.deposit("a", 1_000.0)
@@ -2510,10 +2507,10 @@ def test_external_funding_is_frozen_by_global_settlement() -> None:
 
 
 def test_last_lp_removing_all_shares_empties_the_pool() -> None:
-    """total_supply drifts from the sum of the balances (float arithmetic in transfers and
-    burns), so the last holder's "all my shares" is not == total_supply: the burn is floored,
-    a dust position and ownerless shares stay behind, the pool is not marked dead and goes on
-    quoting from a near-zero margin (a sell executes at about 2e-10 with the index at 100)."""
+    """total_supply drifted from the sum of the balances (float arithmetic in transfers and
+    burns), so the last holder's "all my shares" was not == total_supply: the burn was floored,
+    a dust position and ownerless shares stayed behind, the pool was not marked dead and went
+    on quoting from a near-zero margin (a sell executed at 2e-10 with the index at 100)."""
     venue = MCDEXVenue.build(base_governance(), no_fee_amm())
     perp, pool = venue.perpetual, venue.pool
     set_index(pool, 100.0, 0)

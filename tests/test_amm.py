@@ -339,3 +339,12 @@ def test_venue_interface() -> None:
     assert got == pytest.approx(2000.0, rel=1e-6)
     assert v.liquidatable_accounts().size == 0
     assert v.account("t").position_side in ("flat", "short", "long")
+
+
+def test_nobody_withdraws_the_pools_margin() -> None:
+    v = make()
+    perp, pool = v.perpetual, v.pool
+    before = pool.share_price()
+    with pytest.raises(InvalidOperationError, match="belongs to its LPs"):
+        perp.withdraw("pool", 100.0)
+    assert pool.share_price() == before

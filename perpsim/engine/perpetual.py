@@ -566,6 +566,8 @@ class Perpetual:
         self._require_status(Status.NORMAL, op="withdraw")
         amt = check_positive(amount, "withdraw amount")
         row = self.row(account)
+        if row in self._pooled_rows:
+            raise InvalidOperationError("the pool's margin belongs to its LPs: it cannot withdraw")
         # Views already see funding as of now; it is stored only once the call is accepted.
         price = self.mark_price
         acc = self.accumulated_funding_per_contract

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from perpsim.engine.perpetual import Status, floor_to_lot
+from perpsim.engine.perpetual import Status
 from perpsim.errors import EngineError
 
 from .base import PerpAgent, Phase
+from .base import lots as _lots
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
@@ -163,9 +164,3 @@ class Arbitrageur(PerpAgent):
         cap = max(margin_balance, 0.0) * MARGIN_USE / (self.venue.mark_price() * rate)
         allowed = max(cap - math.copysign(1.0, size) * position, 0.0)
         return math.copysign(min(abs(size), allowed), size)
-
-
-def _lots(amount: float, lot: float) -> float:
-    """``amount`` floored to whole lots, 0 below one lot (``floor_to_lot`` returns a sub-lot
-    float residue such as 4e-15 unchanged, as if it were on the grid)."""
-    return floor_to_lot(amount, lot) if amount >= lot * (1.0 - 1e-9) else 0.0

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import mesa
 import numpy as np
 
+from perpsim.engine.perpetual import floor_to_lot
 from perpsim.errors import EngineError
 
 if TYPE_CHECKING:
@@ -116,3 +117,14 @@ class PerpAgent(mesa.Agent):  # type: ignore[misc]
 
     def step(self) -> None:
         """Act once (called only at the ticks this agent asked for)."""
+
+
+def lots(amount: float, lot: float) -> float:
+    """``amount`` floored to whole lots (0 below one lot)."""
+    return floor_to_lot(amount, lot)
+
+
+def withdraw_collateral(venue: Any, name: str, amount: float) -> bool:
+    """Withdraw and report success (``PerpAgent.attempt`` returns None on a rejection)."""
+    venue.withdraw(name, amount)
+    return True

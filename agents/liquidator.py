@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from perpsim.engine.perpetual import Status, floor_to_lot
+from perpsim.engine.perpetual import Status
 
 from .base import PerpAgent, Phase
+from .base import lots as _lots
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
@@ -143,9 +144,3 @@ class Liquidator(PerpAgent):
                 if halvings > MAX_HALVINGS:
                     break
                 chunk = _lots(chunk / 2.0, lot)
-
-
-def _lots(amount: float, lot: float) -> float:
-    """``amount`` floored to whole lots, 0 below one lot (``floor_to_lot`` returns a sub-lot
-    float residue such as 4e-15 unchanged, as if it were on the grid)."""
-    return floor_to_lot(amount, lot) if amount >= lot * (1.0 - 1e-9) else 0.0

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from perpsim.engine.perpetual import Status, floor_to_lot
+from perpsim.engine.perpetual import Status
 
 from .base import PerpAgent, Phase
+from .base import lots as _lots
+from .base import withdraw_collateral as _withdraw
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
@@ -151,15 +153,3 @@ class LiquidityProvider(PerpAgent):
             cash = view.withdrawable_balance * (1.0 - 1e-9)
         if cash > 0.0 and self.attempt("withdraw", _withdraw, self.venue, self.name, cash):
             self.wallet += cash
-
-
-def _withdraw(venue: Any, name: str, amount: float) -> bool:
-    """Withdraw and report success (``attempt`` returns None on a rejection)."""
-    venue.withdraw(name, amount)
-    return True
-
-
-def _lots(amount: float, lot: float) -> float:
-    """``amount`` floored to whole lots, 0 below one lot (``floor_to_lot`` returns a sub-lot
-    float residue such as 4e-15 unchanged, as if it were on the grid)."""
-    return floor_to_lot(amount, lot) if amount >= lot * (1.0 - 1e-9) else 0.0

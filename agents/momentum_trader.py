@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from perpsim.engine.perpetual import Status, floor_to_lot
+from perpsim.engine.perpetual import Status
 
 from .base import PerpAgent, Phase
+from .base import lots as _lots
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
@@ -95,9 +96,3 @@ class MomentumTrader(PerpAgent):
                 self.wallet -= amount
                 self.has_account = True
         self.attempt("trade", self.venue.trade, self.name, direction * size)
-
-
-def _lots(amount: float, lot: float) -> float:
-    """``amount`` floored to whole lots, 0 below one lot (``floor_to_lot`` returns a sub-lot
-    float residue such as 4e-15 unchanged, as if it were on the grid)."""
-    return floor_to_lot(amount, lot) if amount >= lot * (1.0 - 1e-9) else 0.0

@@ -449,8 +449,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
             self.invariant_problems = problems
             raise InvariantViolation(
                 f"accounting invariants violated at tick {self.tick}"
-                f" ({self.config.clock.iso(int(self.offsets[self.tick]))}): "
-                + "; ".join(problems)
+                f" ({self.config.clock.iso(int(self.offsets[self.tick]))}): " + "; ".join(problems)
             )
 
     # ----------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
     fund = np.asarray([r["insurance_fund"] for r in rows], dtype=np.float64)
     # Share prices while shares exist (after settlement every share may be redeemed).
     share = np.asarray(
-        [r["lp_share_price"] for r in rows if r["share_total_supply"] > 0], dtype=np.float64
+        [r["lp_share_price"] for r in rows if r["lp_share_supply"] > 0], dtype=np.float64
     )
     liq = [e for e in model.event_log if e["kind"] == "liquidate"]
     pnl = np.asarray(

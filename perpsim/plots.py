@@ -438,13 +438,13 @@ _REQUIRED_TS: Final = (
     "funding_rate",
     "accumulated_funding_per_contract",
     "open_interest",
-    "pool_position_size",
-    "pool_cash_balance",
-    "pool_available_margin",
+    "mcdex_v1_pool_position_size",
+    "mcdex_v1_pool_cash_balance",
+    "mcdex_v1_pool_available_margin",
     "lp_share_price",
     "insurance_fund",
-    "social_loss_per_contract_long",
-    "social_loss_per_contract_short",
+    "mcdex_v1_social_loss_per_contract_long",
+    "mcdex_v1_social_loss_per_contract_short",
     "social_loss_total",
     "bad_debt",
     "liquidations",
@@ -1148,8 +1148,8 @@ def fig_insurance_fund(run: RunData, markers: Sequence[Marker]) -> Figure:
     _usd_axis(ax, "insurance fund (USD)")
     _legend(ax)
 
-    slong = run.column("social_loss_per_contract_long")
-    sshort = run.column("social_loss_per_contract_short")
+    slong = run.column("mcdex_v1_social_loss_per_contract_long")
+    sshort = run.column("mcdex_v1_social_loss_per_contract_short")
     sl.plot(t, slong, color=COLORS["long"], drawstyle="steps-post", label="charged to longs")
     sl.plot(
         t, sshort, color=COLORS["short"], drawstyle="steps-post", ls="--", label="charged to shorts"
@@ -1197,7 +1197,7 @@ def fig_pool(run: RunData, markers: Sequence[Marker]) -> Figure:
     )
     oi.plot(
         t,
-        run.column("pool_position_size"),
+        run.column("mcdex_v1_pool_position_size"),
         color=COLORS["pool"],
         ls="--",
         label="pool's long position",
@@ -1209,11 +1209,14 @@ def fig_pool(run: RunData, markers: Sequence[Marker]) -> Figure:
     _legend(oi)
 
     mg.plot(
-        t, run.column("pool_available_margin"), color=COLORS["pool"], label="pool available margin"
+        t,
+        run.column("mcdex_v1_pool_available_margin"),
+        color=COLORS["pool"],
+        label="pool available margin",
     )
     mg.plot(
         t,
-        run.column("pool_cash_balance"),
+        run.column("mcdex_v1_pool_cash_balance"),
         color=COLORS["muted"],
         ls="--",
         lw=1.0,
@@ -1225,8 +1228,8 @@ def fig_pool(run: RunData, markers: Sequence[Marker]) -> Figure:
 
     share = run.column("lp_share_price")
     redeemed = np.zeros(len(share), dtype=bool)
-    if "share_total_supply" in run.timeseries:
-        redeemed = ~(run.column("share_total_supply") > 0)
+    if "lp_share_supply" in run.timeseries:
+        redeemed = ~(run.column("lp_share_supply") > 0)
         share = np.where(redeemed, np.nan, share)
     lp.plot(t, share, color=COLORS["lp"], lw=1.5, label="LP share price")
     valid = share[np.isfinite(share)]

@@ -401,9 +401,9 @@ def _lp_change(run: RunData) -> tuple[float, str]:
     """
     lp = _num(run.summary.get("lp_return"))
     ts = run.timeseries
-    if "share_total_supply" not in ts or "lp_share_price" not in ts:
+    if "lp_share_supply" not in ts or "lp_share_price" not in ts:
         return lp, ""
-    supply = run.column("share_total_supply")
+    supply = run.column("lp_share_supply")
     price = run.column("lp_share_price")
     alive = np.flatnonzero((supply > 0) & np.isfinite(price))
     if alive.size and supply[-1] <= 0 and price[alive[0]] > 0:
@@ -491,8 +491,8 @@ def _run_headline(run: RunData) -> list[Table]:
     f0 = _num(s.get("insurance_fund_initial"))
     dd = _num(s.get("insurance_fund_drawdown"))
     dd_pct = f" ({dd / f0:.1%} of the start)" if f0 > 0 and not math.isnan(dd) else ""
-    slpc_l = run.column("social_loss_per_contract_long")[-1]
-    slpc_s = run.column("social_loss_per_contract_short")[-1]
+    slpc_l = run.column("mcdex_v1_social_loss_per_contract_long")[-1]
+    slpc_s = run.column("mcdex_v1_social_loss_per_contract_short")[-1]
     needs = "— (one seed; run a sweep over seeds)"
     risk = [
         ["insurance fund at the start", fmt_usd(s.get("insurance_fund_initial")), ""],

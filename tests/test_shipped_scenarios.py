@@ -109,8 +109,8 @@ def test_black_thursday_thin_margins_exhausts_the_fund() -> None:
     by_side = liq.groupby("side")["social_loss"].sum()
     assert by_side["long"] > 1_000.0
     final = result.timeseries.iloc[-1]
-    assert final["social_loss_per_contract_short"] > 0.0
-    assert by_side["short"] > 0.0 and final["social_loss_per_contract_long"] > 0.0
+    assert final["mcdex_v1_social_loss_per_contract_short"] > 0.0
+    assert by_side["short"] > 0.0 and final["mcdex_v1_social_loss_per_contract_long"] > 0.0
 
 
 def test_may19_2021_ten_minute_steps_use_the_fund() -> None:
@@ -182,15 +182,15 @@ def test_whale_is_liquidated_in_size_during_the_fall() -> None:
 def test_lp_run_shrinks_the_pool() -> None:
     result = run("lp_run", "clock.duration=1d6h")
     ts = result.timeseries
-    supply = ts["share_total_supply"]
+    supply = ts["lp_share_supply"]
     assert supply.iloc[-1] < 0.2 * supply.max()
     assert supply.iloc[-1] == pytest.approx(500.0)  # only the creator's shares are left
-    position = ts["pool_position_size"]
+    position = ts["mcdex_v1_pool_position_size"]
     assert position.iloc[-1] < 0.25 * position.iloc[1]
     # Thinner pool, larger price impact of a 10-contract trade (about 10 / position).
     assert 10.0 / position.iloc[-1] > 3 * (10.0 / position.iloc[1])
     assert not any(k.startswith("trade:") for k in result.summary["rejections"])
-    assert (ts["pool_available_margin"] > 0).all()
+    assert (ts["mcdex_v1_pool_available_margin"] > 0).all()
     kinds = result.events["kind"]
     assert (kinds == "remove_liquidity").sum() >= 25  # 5 nervous + 2 x 10 patient LPs
 

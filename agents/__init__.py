@@ -6,15 +6,15 @@ never touch balances themselves.
 
 from __future__ import annotations
 
-from .admin import Admin
-from .arbitrageur import Arbitrageur
 from .base import PerpAgent, Phase
-from .keeper import Keeper
-from .liquidator import Liquidator
-from .liquidity_provider import LiquidityProvider
-from .momentum_trader import MomentumTrader
-from .noise_trader import NoiseTrader
-from .whale import Whale
+from .liquidity.liquidity_provider import LiquidityProvider
+from .services.admin import Admin
+from .services.keeper import Keeper
+from .services.liquidator import Liquidator
+from .traders.arbitrageur import Arbitrageur
+from .traders.momentum_trader import MomentumTrader
+from .traders.noise_trader import NoiseTrader
+from .traders.whale import Whale
 
 #: Agent class of each scenario population ``type``.
 REGISTRY: dict[str, type[PerpAgent]] = {

@@ -8,9 +8,9 @@ import numpy as np
 
 from perpsim.engine.perpetual import AccountView, Status
 
-from .base import PerpAgent, Phase
-from .base import lots as _lots
-from .base import withdraw_collateral as _withdraw
+from ..base import PerpAgent, Phase
+from ..base import lots as _lots
+from ..base import withdraw_collateral as _withdraw
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel

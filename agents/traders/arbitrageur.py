@@ -10,8 +10,8 @@ import numpy as np
 from perpsim.engine.perpetual import Status
 from perpsim.errors import EngineError
 
-from .base import PerpAgent, Phase
-from .base import lots as _lots
+from ..base import PerpAgent, Phase
+from ..base import lots as _lots
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel

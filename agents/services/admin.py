@@ -8,7 +8,7 @@ import numpy as np
 
 from perpsim.engine.perpetual import Status
 
-from .base import PerpAgent, Phase
+from ..base import PerpAgent, Phase
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel

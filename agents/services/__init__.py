@@ -1,0 +1,1 @@
+"""Service agents: keepers, liquidators, the admin."""

@@ -1,0 +1,1 @@
+"""Trading agents: noise and momentum traders, arbitrageurs, whales."""

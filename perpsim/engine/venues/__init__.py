@@ -1,0 +1,1 @@
+"""Exchange designs, one folder each. Only :mod:`perpsim.engine.registry` imports them."""

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import mesa
 import numpy as np
 
-from perpsim.engine.perpetual import floor_to_lot
+from perpsim.engine.core.numbers import floor_to_lot
 from perpsim.errors import EngineError
 
 if TYPE_CHECKING:
-    from perpsim.engine.venue import MCDEXVenue
+    from perpsim.engine.venue import Venue
     from perpsim.model import PerpModel
 
 
@@ -74,7 +74,7 @@ class PerpAgent(mesa.Agent):  # type: ignore[misc]
         return self._rng
 
     @property
-    def venue(self) -> MCDEXVenue:
+    def venue(self) -> Venue:
         """The exchange this agent trades on."""
         return self.model.venue
 

@@ -79,7 +79,9 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
     pnl = np.asarray(
         [a["pnl"] for a in accounts if a["agent_type"] in TRADER_TYPES], dtype=np.float64
     )
-    perp = model.perp
+    venue = model.venue
+    funds = venue.funds()
+    bad_debt = venue.bad_debt()
     social = float(sum(e.get("social_loss", 0.0) for e in liq))
 
     def q(p: float) -> float:
@@ -95,12 +97,12 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
     summary: dict[str, Any] = {
         "insurance_fund_initial": float(fund[0]) if fund.size else 0.0,
         "insurance_fund_min": float(fund.min()) if fund.size else 0.0,
-        "insurance_fund_final": perp.insurance_fund,
+        "insurance_fund_final": funds["insurance_fund"],
         "insurance_fund_drawdown": max_drawdown(fund),
         # The fund ran out when a loss exceeded it: something was socialised or written off.
-        "insurance_fund_exhausted": bool(social > 0.0 or perp.bad_debt > 0.0),
+        "insurance_fund_exhausted": bool(social > 0.0 or bad_debt > 0.0),
         "social_loss_total": social,
-        "bad_debt": perp.bad_debt,
+        "bad_debt": bad_debt,
         "liquidation_count": len(liq),
         "liquidation_volume": float(sum(e["amount"] for e in liq)),
         "liquidated_value": float(sum(e["amount"] * e["price"] for e in liq)),
@@ -118,7 +120,7 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
         "max_unsafe_accounts": model.max_unsafe_accounts,
         "time_with_unsafe_accounts_s": model.time_with_unsafe_accounts_s,
         "time_in_emergency_s": model.time_in_emergency_s,
-        "settled": perp.status.value == "SETTLED",
+        "settled": venue.status.value == "SETTLED",
         "final_mark_price": rows[-1]["mark_price"] if rows else math.nan,
         "min_market_price": float(np.min(model.market_prices[: model.tick + 1])),
         "max_market_price": float(np.max(model.market_prices[: model.tick + 1])),
@@ -126,7 +128,7 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
     }
     summary["rejections"] = dict(sorted(model.rejections.items()))
     summary["invariants"] = "ok" if not model.invariant_problems else model.invariant_problems
-    summary["status"] = perp.status.value
+    summary["status"] = venue.status.value
     return summary
 
 

@@ -18,15 +18,17 @@ from typing import Any
 import numpy as np
 import yaml
 
-from perpsim.engine.amm import AMMPool, SettableOracle
-from perpsim.engine.governance import (
+from perpsim.engine.core.index import SettableOracle
+from perpsim.engine.venue import AccountView
+from perpsim.engine.venues.mcdex_v1.amm import AMMPool
+from perpsim.engine.venues.mcdex_v1.governance import (
     AMM_GOVERNANCE_KEYS,
     GOVERNANCE_KEYS,
     AMMGovernance,
     PerpetualGovernance,
     split_governance,
 )
-from perpsim.engine.perpetual import AccountView, ExternalPriceSource, Perpetual
+from perpsim.engine.venues.mcdex_v1.perpetual import ExternalPriceSource, Perpetual
 from perpsim.errors import ConfigError, EngineError, GovernanceError, InvalidOperationError
 
 # op name -> (required args, optional args)

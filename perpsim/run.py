@@ -30,38 +30,10 @@ from perpsim import __version__
 from perpsim.errors import InvariantViolation
 from perpsim.io import atomic_write_bytes, atomic_write_text
 from perpsim.metrics import run_summary
-from perpsim.model import TIMESERIES_COLUMNS, PerpModel
+from perpsim.model import PerpModel
 
 if TYPE_CHECKING:
     from perpsim.scenario import Scenario
-
-#: Columns of the event log, in order.
-EVENT_COLUMNS: tuple[str, ...] = (
-    "time",
-    "tick",
-    "kind",
-    "account",
-    "counterparty",
-    "side",
-    "amount",
-    "price",
-    "fee",
-    "pool_fee",
-    "dev_fee",
-    "counterparty_fee",
-    "penalty",
-    "penalty_fund",
-    "loss",
-    "insurance_fund_paid",
-    "social_loss",
-    "bad_debt",
-    "shares",
-    "collateral",
-    "index_timestamp",
-    "key",
-    "value",
-)
-_EVENT_TEXT = ("kind", "account", "counterparty", "side", "key", "value")
 
 Keep = Literal["summary", "timeseries", "all"]
 
@@ -116,25 +88,9 @@ def versions() -> dict[str, str]:
     }
 
 
-def timeseries_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def timeseries_frame(model: PerpModel) -> pd.DataFrame:
     """The recorded rows as a DataFrame with the documented columns and a UTC ``time``."""
-    df = pd.DataFrame(rows, columns=list(TIMESERIES_COLUMNS))
-    df["time"] = pd.to_datetime(df["time"].astype("int64"), unit="s", utc=True)
-    return df
-
-
-def events_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
-    """The event log as a DataFrame with the documented columns (missing values empty)."""
-    df = pd.DataFrame(events, columns=list(EVENT_COLUMNS))
-    for col in EVENT_COLUMNS:
-        if col in _EVENT_TEXT:
-            df[col] = (
-                df[col].map(lambda v: None if v is None or v != v else str(v)).astype("string")
-            )
-        elif col in ("time", "tick", "index_timestamp"):
-            df[col] = df[col].astype("Int64")
-        else:
-            df[col] = df[col].astype("float64")
+    df = model.recorder.get_model_vars_dataframe()
     df["time"] = pd.to_datetime(df["time"].astype("int64"), unit="s", utc=True)
     return df
 
@@ -183,8 +139,8 @@ def run_scenario(
     return RunResult(
         summary=summary,
         manifest=manifest,
-        timeseries=timeseries_frame(model.rows),
-        events=events_frame(model.event_log),
+        timeseries=timeseries_frame(model),
+        events=model.event_log.frame(),
         accounts=pd.DataFrame(model.account_table()),
         error=error,
     )

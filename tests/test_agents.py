@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from perpsim.agents import REGISTRY, Arbitrageur, NoiseTrader, Phase
 
-from perpsim.engine.perpetual import Status
+from perpsim.engine.core.status import Status
 from perpsim.model import PerpModel
 from perpsim.scenario import Population, scenario_from_raw
 
@@ -82,7 +82,7 @@ def of(model: PerpModel, kind: str, account: str | None = None) -> list[dict[str
 
 def signed_position(model: PerpModel, name: str) -> float:
     """The account's signed position (0 before it exists)."""
-    if name not in model.perp.accounts:
+    if name not in model.venue.perpetual.accounts:
         return 0.0
     view = model.venue.account(name)
     return view.position_size if view.position_side == "long" else -view.position_size
@@ -364,7 +364,7 @@ def test_arbitrageur_takes_the_funding_side_and_unwinds_when_it_is_gone() -> Non
     assert min(positions[60 : 3 * 60]) < 0.0  # short: the side that receives funding
     assert arb.unwind_trades >= 1
     assert positions[-1] == pytest.approx(0.0, abs=0.011)  # unwound once the index is back
-    assert model.perp.accumulated_funding_per_contract > 0.0  # longs did pay
+    assert model.venue.perpetual.accumulated_funding_per_contract > 0.0  # longs did pay
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,7 +467,7 @@ def test_lps_add_at_start_and_over_time_and_run_on_a_drawdown() -> None:
         assert T0 + 14 * HOUR < agent.exit_time <= T0 + 15 * HOUR
         removed = of(model, "remove_liquidity", agent.name)
         assert len(removed) == 1 and removed[0]["time"] == agent.exit_time
-        assert model.pool.share_balance(agent.name) == 0.0
+        assert model.venue.pool.share_balance(agent.name) == 0.0
         assert len(of(model, "add_liquidity", agent.name)) == 4  # no more additions after
     loyal = members(model, "loyal")[0]
     assert not loyal.exited
@@ -477,7 +477,7 @@ def test_lps_add_at_start_and_over_time_and_run_on_a_drawdown() -> None:
         e["shares"] for e in of(model, "add_liquidity", "loyal") if e["time"] < halves[0]["time"]
     )
     assert halves[0]["shares"] == pytest.approx(held / 2, rel=1e-12)
-    assert model.pool.share_balance("loyal") > 0.0
+    assert model.venue.pool.share_balance("loyal") > 0.0
     # The share price did fall by more than the exit threshold.
     share_prices = [r["lp_share_price"] for r in model.rows]
     assert min(share_prices[14 * 60 :]) < 0.95 * share_prices[14 * 60 - 1]
@@ -536,7 +536,7 @@ def test_liquidator_acts_after_its_latency_within_capacity_stays_safe_and_unwind
     rec = _run_recording(model, ["liq"])
     done = of(model, "liquidate")
     assert len(done) >= 10
-    rows = model.perp.accounts.index
+    rows = model.venue.perpetual.accounts.index
     per_tick: dict[int, float] = defaultdict(float)
     for e in done:
         assert e["counterparty"] == "liq"
@@ -669,10 +669,10 @@ POPULATION: list[dict[str, Any]] = [
 
 def _assert_settled(model: PerpModel) -> None:
     """After completion: no shares left, every account but the pool's flat and empty."""
-    perp = model.perp
+    perp = model.venue.perpetual
     assert perp.status is Status.SETTLED
-    assert model.pool.total_supply == pytest.approx(0.0, abs=1e-9)
-    assert not any(model.pool.share_balances.values())
+    assert model.venue.pool.total_supply == pytest.approx(0.0, abs=1e-9)
+    assert not any(model.venue.pool.share_balances.values())
     for name in perp.accounts.names:
         view = model.venue.account(name)
         assert view.position_size == 0.0, name

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from perpsim.engine import AMMGovernance, MCDEXVenue, PerpetualGovernance, Status
-from perpsim.engine.funding import funding_curve
-from perpsim.engine.governance import FUNDING_PERIOD_SECONDS
+from perpsim.engine.venues.mcdex_v1.funding import funding_curve
+from perpsim.engine.venues.mcdex_v1.governance import FUNDING_PERIOD_SECONDS
 from perpsim.errors import (
     BadAmountError,
     DeadlineError,

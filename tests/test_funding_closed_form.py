@@ -1,6 +1,6 @@
 """The closed-form funding sum of seed 004 against the per-second brute force (its definition).
 
-Regions of the funding curve, numbered as in ``perpsim.engine.funding``:
+Regions of the funding curve, numbered as in ``perpsim.engine.venues.mcdex_v1.funding``:
 0: v <= -L, 1: -L < v <= -D, 2: -D < v <= D, 3: D < v <= L, 4: v > L.
 """
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from perpsim.engine.funding import (
+from perpsim.engine.venues.mcdex_v1.funding import (
     _crossing_time,  # private, tested directly: f is continuous, so Acc alone cannot see T's
     # inclusivity at an exact boundary (a wrong T there changes Acc by 0).
     accumulated_funding,
@@ -23,7 +23,7 @@ from perpsim.engine.funding import (
     funding_curve,
     funding_rate,
 )
-from perpsim.engine.governance import FUNDING_PERIOD_SECONDS
+from perpsim.engine.venues.mcdex_v1.governance import FUNDING_PERIOD_SECONDS
 from perpsim.errors import BadAmountError
 
 # Seed / spec defaults: index 100 makes L = 0.5 and D = 0.05 (absolute premiums).

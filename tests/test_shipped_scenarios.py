@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpsim.model import TIMESERIES_COLUMNS
+from perpsim.engine.registry import venue_spec
+from perpsim.model import timeseries_columns
 from perpsim.run import RunResult, run_scenario
 from perpsim.scenario import load_raw_scenario, load_scenario, shipped_scenarios
 
@@ -60,7 +61,11 @@ def short_overrides(path: Path) -> list[str]:
 def test_shipped_scenario_runs_briefly(path: Path) -> None:
     result = run(path.stem, *short_overrides(path))
     ts = result.timeseries
-    assert list(ts.columns) == list(TIMESERIES_COLUMNS)
+    assert list(ts.columns) == list(
+        timeseries_columns(
+            venue_spec(result.manifest["resolved_scenario"]["venue"]["kind"]).columns
+        )
+    )
     assert len(ts) == 3 * 60 + 1  # the set-up row and one per 1-minute tick
     for column in ("market_price", "index_price", "mark_price"):
         prices = ts[column].to_numpy(dtype=np.float64)

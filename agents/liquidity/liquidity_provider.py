@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from perpsim.engine.perpetual import Status
+from perpsim.engine.core.status import Status
 
 from ..base import PerpAgent, Phase
 from ..base import lots as _lots
@@ -109,7 +109,7 @@ class LiquidityProvider(PerpAgent):
         amount = min(amount, self.wallet)
         if amount <= 0.0:
             return 0.0
-        rate = max(HEDGE_MARGIN, 2.0 * self.model.perp.governance.initial_margin_rate)
+        rate = max(HEDGE_MARGIN, 2.0 * self.venue.rules.initial_margin_rate)
         collateral = amount / (1.0 + rate / 2.0)
         self.venue.deposit(self.name, amount)
         self.wallet -= amount
@@ -142,7 +142,7 @@ class LiquidityProvider(PerpAgent):
         ):
             self.removals += 1
         view = self.venue.account(self.name)
-        amount = _lots(view.position_size, self.model.perp.governance.trading_lot_size)
+        amount = _lots(view.position_size, self.venue.rules.trading_lot_size)
         if amount > 0.0:
             signed = -amount if view.position_side == "long" else amount
             self.attempt("trade", self.venue.trade, self.name, signed)

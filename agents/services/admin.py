@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from perpsim.engine.perpetual import Status
+from perpsim.engine.core.status import Status
 
 from ..base import PerpAgent, Phase
 
@@ -88,9 +88,9 @@ class Admin(PerpAgent):
         """The reason to begin settlement now, or None."""
         if self.settle_at is not None and self.now >= self.settle_at:
             return "settle_at"
-        perp = self.model.perp
-        losses = self.model.social_loss_total + perp.bad_debt
-        if self.on_fund_exhausted and perp.insurance_fund <= EMPTY_FUND and losses > 0.0:
+        losses = self.model.social_loss_total + self.venue.bad_debt()
+        fund = self.venue.funds()["insurance_fund"]
+        if self.on_fund_exhausted and fund <= EMPTY_FUND and losses > 0.0:
             return "insurance_fund_exhausted"
         if self.bad_debt_above is not None and losses > self.bad_debt_above:
             return "bad_debt_above"
@@ -114,28 +114,24 @@ class Admin(PerpAgent):
 
     def begin(self) -> bool:
         """Begin global settlement at the mark or index price; return whether it began."""
-        perp = self.model.perp
-        price = perp.mark_price if self.settlement_price == "mark" else self.venue.index_price()
-        self.attempt("begin_global_settlement", perp.begin_global_settlement, price)
-        if perp.status is not Status.EMERGENCY:
+        venue = self.venue
+        price = venue.mark_price() if self.settlement_price == "mark" else venue.index_price()
+        self.attempt("begin_global_settlement", venue.begin_global_settlement, price)
+        if venue.status is not Status.EMERGENCY:
             return False
         self.began_at = self.now
         return True
 
     def complete(self) -> None:
         """Complete settlement, redeem every share, and settle every account."""
-        perp, pool = self.model.perp, self.model.pool
-        self.attempt("global_settled", perp.global_settled)
-        if perp.status is not Status.SETTLED:
+        venue = self.venue
+        self.attempt("global_settled", venue.global_settled)
+        if venue.status is not Status.SETTLED:
             return
         self.completed_at = self.now
-        for holder, shares in list(pool.share_balances.items()):
+        for holder, shares in venue.share_holders().items():
             if shares > 0.0:
-                self.attempt("settle_share", pool.settle_share, holder, shares)
-        accounts = perp.accounts
-        holding = (accounts.cash_balance != 0.0) | (accounts.position_size > 0.0)
-        for row in np.flatnonzero(holding).tolist():
-            if row == pool.pool_row:
-                continue  # its cash went to the share holders
-            if self.attempt("settle", perp.settle, row) is not None:
+                self.attempt("settle_share", venue.settle_shares, holder, shares)
+        for row in venue.accounts_to_settle().tolist():
+            if self.attempt("settle", venue.settle, row) is not None:
                 self.settled_accounts += 1

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from perpsim.engine.perpetual import Status
+from perpsim.engine.core.status import Status
 
 from ..base import PerpAgent, Phase
 
@@ -63,7 +63,7 @@ class Keeper(PerpAgent):
             return
         if self.is_down():
             self.skipped += 1
-        elif self.model.pool.governance.update_index_prize >= self.gas_cost:
+        elif self.venue.rules.keeper_prize >= self.gas_cost:
             self.calls += 1
             self.gas_spent += self.gas_cost
             prize = self.attempt("update_index", self.venue.update_index, self.name)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from perpsim.engine.perpetual import Status
+from perpsim.engine.core.status import Status
 
 from ..base import PerpAgent, Phase
 from ..base import lots as _lots
@@ -80,8 +80,8 @@ class Liquidator(PerpAgent):
 
     def liquidate(self, rows: npt.NDArray[np.int64]) -> float:
         """Liquidate ``rows`` in order within capacity and margin; return the amount taken."""
-        lot = self.model.perp.governance.lot_size
-        rate = self.model.perp.governance.initial_margin_rate
+        lot = self.venue.rules.lot_size
+        rate = self.venue.rules.initial_margin_rate
         remaining = _lots(self.capacity, lot)
         me = self.venue.account(self.name)
         taken = 0.0
@@ -118,7 +118,7 @@ class Liquidator(PerpAgent):
         if me.position_size <= 0.0:
             self.twap_left = 0
             return
-        lot = self.model.perp.governance.trading_lot_size
+        lot = self.venue.rules.trading_lot_size
         size = me.position_size
         if self.unwind == "twap":
             slices = max(self.twap_left, 1)

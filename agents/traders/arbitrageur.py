@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from perpsim.engine.perpetual import Status
+from perpsim.engine.core.status import Status
 from perpsim.errors import EngineError
 
 from ..base import PerpAgent, Phase
@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
 #: Share of its margin balance an arbitrageur commits as initial margin (the rest is a buffer).
 MARGIN_USE = 0.8
-#: Size of the sale quoted to measure the pool's depth (contracts; a quote changes nothing).
-PROBE = 1.0
 
 
 class Arbitrageur(PerpAgent):
@@ -77,19 +75,18 @@ class Arbitrageur(PerpAgent):
         except EngineError:
             return  # the pool is drained: nothing to arbitrage
         market = self.model.market_price()
-        amm = self.model.pool.governance
-        fee = amm.pool_fee_rate + amm.pool_dev_fee_rate
+        fee = self.venue.rules.trade_fee_rate
         band = fee + self.threshold
         view = self.venue.account(self.name)
         position = view.position_size if view.position_side == "long" else -view.position_size
         target, kind, limit = self.decide(fair, market, band, fee, position)
         if target is None:
             return
-        size = self._size_to(fair, target)
+        size = self.venue.size_for_price(target)
         if limit is not None:
             size = math.copysign(min(abs(size), limit), size)
         size = self._cap(size, position, view.margin_balance)
-        lot = self.model.perp.governance.trading_lot_size
+        lot = self.venue.rules.trading_lot_size
         amount = _lots(abs(size), lot)
         if amount <= 0.0:
             return
@@ -130,7 +127,7 @@ class Arbitrageur(PerpAgent):
         hurdle = self.funding_threshold + 2.0 * fee
         if abs(rate) > hurdle:
             index = self.venue.index_price()
-            damp = self.model.pool.governance.funding_dampener
+            damp = self.venue.rules.funding_dampener
             if rate > 0.0:  # longs pay: be short, but not below the band or the dampener
                 target = max(low, index * (1.0 + damp))
                 return (target, "funding", None) if target < fair else (None, "", None)
@@ -142,25 +139,10 @@ class Arbitrageur(PerpAgent):
             return market, "unwind", -position
         return None, "", None
 
-    def _size_to(self, fair: float, target: float) -> float:
-        """Signed trade that moves the pool's fair price from ``fair`` to ``target``.
-
-        The MCDEX v1 pool keeps PoolAvailableMargin × PositionSize = K through a trade (fees
-        aside): after buying ``a`` the fair price is K / (size − a)², after selling ``a`` it is
-        K / (size + a)². The pool's size is read from the quote of a small sale
-        (price = K / size / (size + probe)), so only the venue is consulted.
-        """
-        quote = self.venue.quote(-PROBE)
-        if quote.price >= fair:
-            return 0.0  # no measurable depth
-        depth = quote.price * PROBE / (fair - quote.price)
-        k = fair * depth * depth
-        return float(depth - math.sqrt(k / target))
-
     def _cap(self, size: float, position: float, margin_balance: float) -> float:
         """Limit a trade by ``max_trade_size`` and by the margin its new position needs."""
         size = math.copysign(min(abs(size), self.max_trade_size), size)
-        rate = self.model.perp.governance.initial_margin_rate
+        rate = self.venue.rules.initial_margin_rate
         cap = max(margin_balance, 0.0) * MARGIN_USE / (self.venue.mark_price() * rate)
         allowed = max(cap - math.copysign(1.0, size) * position, 0.0)
         return math.copysign(min(abs(size), allowed), size)

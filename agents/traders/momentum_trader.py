@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from perpsim.engine.perpetual import Status
+from perpsim.engine.core.status import Status
 
 from ..base import PerpAgent, Phase
 from ..base import lots as _lots
@@ -79,10 +79,9 @@ class MomentumTrader(PerpAgent):
             position = view.position_size if view.position_side == "long" else -view.position_size
             margin_balance = view.margin_balance
         price = self.venue.mark_price()
-        g = self.model.perp.governance
-        amm = self.model.pool.governance
+        g = self.venue.rules
         leverage = min(self.leverage, LEVERAGE_CAP / g.initial_margin_rate)
-        per_contract = price / leverage + price * (amm.pool_fee_rate + amm.pool_dev_fee_rate)
+        per_contract = price / leverage + price * g.trade_fee_rate
         cap = min(self.max_size, max(margin_balance + self.wallet, 0.0) / per_contract)
         target = float(np.clip(position + direction * self.size_per_signal * strength, -cap, cap))
         size = _lots(abs(target - position), g.trading_lot_size)

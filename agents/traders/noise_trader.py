@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from perpsim.engine.perpetual import AccountView, Status
+from perpsim.engine.core.status import Status
+from perpsim.engine.venue import AccountView
 
 from ..base import PerpAgent, Phase
 from ..base import lots as _lots
@@ -108,9 +109,8 @@ class NoiseTrader(PerpAgent):
         self.arrivals += 1
         long = bool(self.rng.random() < self.long_probability)
         price = self.venue.mark_price()
-        g = self.model.perp.governance
-        amm = self.model.pool.governance
-        fee_rate = amm.pool_fee_rate + amm.pool_dev_fee_rate
+        g = self.venue.rules
+        fee_rate = g.trade_fee_rate
         leverage = min(self.leverage, LEVERAGE_CAP / g.initial_margin_rate)
         per_contract = price / leverage + price * fee_rate
         size = _lots(min(self.size, self.wallet / per_contract), g.trading_lot_size)
@@ -175,7 +175,7 @@ class NoiseTrader(PerpAgent):
         long = view.position_side == "long"
         size, margin_balance = view.position_size, view.margin_balance
         mark = view.price
-        rate = self.model.perp.governance.maintenance_margin_rate
+        rate = self.venue.rules.maintenance_margin_rate
         sign = 1.0 if long else -1.0
         levels = [view.estimated_liquidation_price]
         if self.stop_loss is not None:
@@ -200,7 +200,7 @@ class NoiseTrader(PerpAgent):
 
     def _close(self, side: str, size: float) -> bool:
         """Close the position and go flat; on a rejection try again later (returns False)."""
-        lot = self.model.perp.governance.trading_lot_size
+        lot = self.venue.rules.trading_lot_size
         amount = _lots(size, lot)
         if amount > 0.0:
             signed = -amount if side == "long" else amount

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from perpsim.engine.perpetual import Status
+from perpsim.engine.core.status import Status
 from perpsim.errors import EngineError
 
 from ..base import PerpAgent, Phase
@@ -104,10 +104,9 @@ class Whale(PerpAgent):
     def _open(self) -> None:
         long = self.side == "long" or (self.side == "random" and self.rng.random() < 0.5)
         price = self.venue.mark_price()
-        g = self.model.perp.governance
-        amm = self.model.pool.governance
+        g = self.venue.rules
         leverage = min(self.leverage, LEVERAGE_CAP / g.initial_margin_rate)
-        per_contract = price / leverage + price * (amm.pool_fee_rate + amm.pool_dev_fee_rate)
+        per_contract = price / leverage + price * g.trade_fee_rate
         size = _lots(min(self.size, self.wallet / per_contract), g.trading_lot_size)
         if size <= 0.0:
             return
@@ -130,7 +129,7 @@ class Whale(PerpAgent):
 
     def _slice(self, amount: float) -> float:
         """The largest part of signed ``amount`` (halving) within ``MAX_IMPACT``."""
-        lot = self.model.perp.governance.trading_lot_size
+        lot = self.venue.rules.trading_lot_size
         size = _lots(abs(amount), lot)
         while size >= lot:
             try:
@@ -153,7 +152,7 @@ class Whale(PerpAgent):
             self.failures += 1
             if self.failures >= MAX_REJECTIONS:
                 self.pending = 0.0
-        lot = self.model.perp.governance.trading_lot_size
+        lot = self.venue.rules.trading_lot_size
         if abs(self.pending) < lot * (1.0 - 1e-9):
             self.pending = 0.0
             if self.close_at is None:

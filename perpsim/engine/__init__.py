@@ -1,53 +1,78 @@
 """The exchange engine: plain Python + numpy, no Mesa.
 
-- :class:`Perpetual` — the MCDEX v1 perpetual of seed 002 (margin accounts, trades, liquidation,
-  insurance fund, social loss, global settlement).
-- :class:`AMMPool` — the MCDEX v1 AMM of seed 004 (the pool account, share tokens, funding).
-- :class:`MCDEXVenue` — both behind the :class:`Venue` interface agents use.
+- :mod:`perpsim.engine.venue` — the venue contract every design implements (agents, the model and
+  the outputs use nothing else);
+- :mod:`perpsim.engine.registry` — venue kind → spec (config model, build, columns, replay,
+  figures);
+- :mod:`perpsim.engine.core` — what every design shares (account arrays, number and lot checks,
+  statuses, the event sink, the accounting check);
+- :mod:`perpsim.engine.venues` — one folder per design (``mcdex_v1``: the MCDEX v1 perpetual of
+  seed 002 and AMM of seed 004).
+
+For the Python API of MCDEX v1 (reference cases, audits), the names of
+:mod:`perpsim.engine.venues.mcdex_v1` (``Perpetual``, ``AMMPool``, ``MCDEXVenue``, the governance
+classes, ...) are also importable from here; they are loaded on first use.
 """
 
-from perpsim.engine.accounts import AccountState, AccountStore, Side
-from perpsim.engine.amm import AMMPool, FundingState, IndexOracle, SettableOracle
-from perpsim.engine.governance import (
-    AMM_GOVERNANCE_KEYS,
-    GOVERNANCE_KEYS,
-    PERPETUAL_GOVERNANCE_KEYS,
-    AMMGovernance,
-    PerpetualGovernance,
-)
-from perpsim.engine.perpetual import (
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from perpsim.engine.core.accounts import AccountState, AccountStore, Side
+from perpsim.engine.core.index import IndexOracle, SettableOracle
+from perpsim.engine.core.status import Status
+from perpsim.engine.registry import VenueSpec, venue_kinds, venue_spec
+from perpsim.engine.venue import (
+    AccountRecord,
     AccountView,
-    ExternalPriceSource,
+    Fill,
     LiquidationResult,
-    Perpetual,
-    PriceSource,
-    Status,
-    TradeFill,
+    Quote,
+    Venue,
+    VenueRules,
 )
-from perpsim.engine.venue import Fill, MCDEXVenue, Quote, Venue
+
+#: Names of the MCDEX v1 design served from :mod:`perpsim.engine.venues.mcdex_v1` on demand.
+_MCDEX_V1_NAMES = frozenset(
+    {
+        "AMM_GOVERNANCE_KEYS",
+        "GOVERNANCE_KEYS",
+        "PERPETUAL_GOVERNANCE_KEYS",
+        "AMMGovernance",
+        "AMMPool",
+        "ExternalPriceSource",
+        "FundingState",
+        "MCDEXVenue",
+        "Perpetual",
+        "PerpetualGovernance",
+        "PriceSource",
+        "TradeFill",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MCDEX_V1_NAMES:
+        return getattr(importlib.import_module("perpsim.engine.venues.mcdex_v1"), name)
+    raise AttributeError(f"module 'perpsim.engine' has no attribute {name!r}")
+
 
 __all__ = [
-    "AMM_GOVERNANCE_KEYS",
-    "GOVERNANCE_KEYS",
-    "PERPETUAL_GOVERNANCE_KEYS",
-    "AMMGovernance",
-    "AMMPool",
+    "AccountRecord",
     "AccountState",
     "AccountStore",
     "AccountView",
-    "ExternalPriceSource",
     "Fill",
-    "FundingState",
     "IndexOracle",
     "LiquidationResult",
-    "MCDEXVenue",
-    "Perpetual",
-    "PerpetualGovernance",
-    "PriceSource",
     "Quote",
     "SettableOracle",
     "Side",
     "Status",
-    "TradeFill",
     "Venue",
+    "VenueRules",
+    "VenueSpec",
+    "venue_kinds",
+    "venue_spec",
 ]

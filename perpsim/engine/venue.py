@@ -1,30 +1,65 @@
-"""The venue interface: the narrow surface agents trade through, whatever pool is behind it.
+"""The venue contract: everything agents, the model, metrics, plots and reports need from an
+exchange, whatever design is behind it.
 
-Agents never touch balances; they call a :class:`Venue`. Three pool types are planned (the MCDEX
-v1 AMM here; Predy's power-perpetual pool and D8X's pool with a default fund next), so the
-interface speaks in what every one of them has: signed trade sizes, collateral in and out,
-liquidity in collateral and shares, prices, and liquidation of unsafe accounts.
+Agents never touch balances: they call a :class:`Venue`. The contract speaks in what every design
+has: signed trade sizes, collateral in and out, liquidity in collateral and shares, prices, the
+funding rate, a small typed :class:`VenueRules` (lots, margin and fee rates), liquidatable
+accounts and liquidation, per-account views, the named loss-absorbing funds, and
+:meth:`Venue.observe` (the venue's row of the time series). Nothing of any one design is here:
+each design lives in ``perpsim/engine/venues/<kind>/`` and is found through
+:mod:`perpsim.engine.registry`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-import numpy as np
+from perpsim.engine.core.accounts import IntArray
+from perpsim.engine.core.events import EventSink
+from perpsim.engine.core.status import Status
 
-from perpsim.engine.accounts import IntArray, Side
-from perpsim.engine.amm import AMMPool, IndexOracle
-from perpsim.engine.governance import AMMGovernance, PerpetualGovernance
-from perpsim.engine.perpetual import (
-    AccountView,
-    LiquidationResult,
-    Perpetual,
-    Status,
-    check_positive,
-    floor_to_lot,
+#: Time-series columns every venue's :meth:`Venue.observe` returns, in this order. A design
+#: adds its own after these, prefixed with its kind (``mcdex_v1_pool_cash_balance``).
+COMMON_COLUMNS: tuple[str, ...] = (
+    "mark_price",
+    "fair_price",
+    "premium_rate",
+    "funding_rate",
+    "accumulated_funding_per_contract",
+    "open_interest",
+    "lp_share_price",
+    "lp_share_supply",
+    "insurance_fund",
+    "bad_debt",
+    "unsafe_accounts",
+    "bankrupt_accounts",
+    "status",
 )
-from perpsim.errors import BadAmountError
+
+
+@dataclass(frozen=True, slots=True)
+class VenueRules:
+    """The rules of a venue an agent sizes its orders by (read fresh: governance can change).
+
+    Attributes:
+        lot_size: the grid of position sizes (liquidations and LP amounts are on it).
+        trading_lot_size: the grid of trade sizes.
+        initial_margin_rate: margin needed to open, per unit of notional.
+        maintenance_margin_rate: margin below which an account can be liquidated.
+        trade_fee_rate: everything a taker pays per unit of notional on a pool trade.
+        funding_dampener: premium (relative) inside which no funding is paid (0 if none).
+        keeper_prize: what a call that brings a new index in pays its caller (0 if none).
+    """
+
+    lot_size: float
+    trading_lot_size: float
+    initial_margin_rate: float
+    maintenance_margin_rate: float
+    trade_fee_rate: float
+    funding_dampener: float
+    keeper_prize: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +91,94 @@ class Fill:
     fee: float
 
 
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """One margin account at one price: what it holds and what it is worth.
+
+    The names are seed 002's (MCDEX v1), which every design here shares in meaning: cash and a
+    position (side, size, entry value), the losses charged to it (social loss, funding), its
+    margin balance and the margins it needs. A design without one of these concepts reports 0.
+    """
+
+    cash_balance: float
+    position_side: str
+    position_size: float
+    entry_value: float
+    entry_social_loss: float
+    entry_funding_loss: float
+    price: float
+    pnl1: float
+    social_loss: float
+    funding_loss: float
+    pnl2: float
+    margin_balance: float
+    position_margin: float
+    maintenance_margin: float
+    available_margin: float
+    withdrawable_balance: float
+    is_safe: bool
+    is_im_safe: bool
+    is_bankrupt: bool
+    estimated_liquidation_price: float
+    liquidation_amount: float
+    avg_entry_price: float
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationResult:
+    """What one liquidation did (amounts in collateral; ``amount`` in contracts)."""
+
+    liquidator: str
+    trader: str
+    side: str
+    price: float
+    amount: float
+    penalty_to_liquidator: float
+    penalty_to_fund: float
+    liquidation_loss: float
+    insurance_fund_paid: float
+    social_loss: float
+    bad_debt: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """One account of the final ledger (``accounts.parquet``).
+
+    Attributes:
+        account: its name.
+        fields: what the venue stores and computes for it, in column order (cash, position,
+            margin balance, LP shares, ...).
+        value: what it is worth now (margin balance plus shares at their price; 0 for an
+            account whose value belongs to others, such as the pool's own).
+    """
+
+    account: str
+    fields: Mapping[str, Any]
+    value: float
+
+
 @runtime_checkable
 class Venue(Protocol):
-    """What an agent can do and see on an exchange (any pool type)."""
+    """What agents, the model and the outputs can do and see on an exchange (any design).
+
+    Every operation validates its arguments first and raises an
+    :class:`~perpsim.errors.EngineError` subclass with a clear message, leaving the state
+    unchanged, when it refuses.
+    """
+
+    #: The registry kind of the design (``mcdex_v1``).
+    kind: ClassVar[str]
+
+    # -- time, status, rules -----------------------------------------------------------------
 
     @property
     def now(self) -> int:
         """The exchange's clock (seconds)."""
+        ...
+
+    def set_time(self, now: int) -> None:
+        """Advance the exchange's clock to ``now`` (never backwards)."""
         ...
 
     @property
@@ -70,8 +186,19 @@ class Venue(Protocol):
         """NORMAL, EMERGENCY or SETTLED."""
         ...
 
+    @property
+    def rules(self) -> VenueRules:
+        """Lots, margin and fee rates in force now."""
+        ...
+
+    def set_governance(self, key: str, value: Any) -> None:
+        """Change one governance parameter (validated by the design's own rules)."""
+        ...
+
+    # -- collateral, trading, liquidity -------------------------------------------------------
+
     def deposit(self, account: str, amount: float) -> None:
-        """Move collateral from the agent's wallet into its margin account."""
+        """Move collateral from the agent's wallet into its margin account (creates it)."""
         ...
 
     def withdraw(self, account: str, amount: float) -> None:
@@ -86,32 +213,16 @@ class Venue(Protocol):
         """Trade signed ``size`` against the pool (> 0 buys), no worse than ``limit_price``."""
         ...
 
+    def size_for_price(self, target: float) -> float:
+        """The signed trade that would move the pool's own price to ``target`` (0 if none)."""
+        ...
+
     def add_liquidity(self, account: str, collateral: float) -> float:
         """Provide about ``collateral`` of liquidity; return the shares minted."""
         ...
 
     def remove_liquidity(self, account: str, shares: float) -> float:
         """Burn ``shares``; return the collateral received."""
-        ...
-
-    def index_price(self) -> float:
-        """The oracle's index price."""
-        ...
-
-    def mark_price(self) -> float:
-        """The mark price margin is computed at."""
-        ...
-
-    def fair_price(self) -> float:
-        """The pool's own price."""
-        ...
-
-    def funding_rate(self) -> float:
-        """The current funding rate (8-hour rate; > 0 means longs pay)."""
-        ...
-
-    def account(self, account: str | int) -> AccountView:
-        """Every margin quantity of one account at the mark price."""
         ...
 
     def share_balance(self, account: str) -> float:
@@ -122,12 +233,44 @@ class Venue(Protocol):
         """Collateral one LP share is worth now."""
         ...
 
-    def liquidatable_accounts(self) -> IntArray:
-        """Rows of every account that can be liquidated now (one vectorised scan)."""
+    # -- prices and funding --------------------------------------------------------------------
+
+    def index_price(self) -> float:
+        """The index price the exchange reads now."""
+        ...
+
+    def mark_price(self) -> float:
+        """The price margin is computed at."""
+        ...
+
+    def fair_price(self) -> float:
+        """The pool's own price (raises when the pool cannot quote)."""
+        ...
+
+    def funding_rate(self) -> float:
+        """The current funding rate (8-hour rate; > 0 means longs pay)."""
+        ...
+
+    def accumulated_funding_per_contract(self) -> float:
+        """Funding paid per long contract since the start (grows when longs pay)."""
+        ...
+
+    def open_interest(self) -> float:
+        """Contracts held long (= short)."""
+        ...
+
+    # -- accounts, liquidation, keepers --------------------------------------------------------
+
+    def account(self, account: str | int) -> AccountView:
+        """Every margin quantity of one account at the mark price."""
         ...
 
     def account_name(self, row: int) -> str:
         """The name of the account in ``row``."""
+        ...
+
+    def liquidatable_accounts(self) -> IntArray:
+        """Rows of every account that can be liquidated now (one vectorised scan)."""
         ...
 
     def liquidate(
@@ -140,137 +283,58 @@ class Venue(Protocol):
         """Pull the oracle's index into the exchange; return the keeper prize paid."""
         ...
 
+    # -- settlement (the admin's powers) -------------------------------------------------------
 
-class MCDEXVenue:
-    """The :class:`Venue` of an MCDEX v1 perpetual with its AMM pool.
+    def begin_global_settlement(self, price: float) -> None:
+        """Stop trading and fix the settlement price (NORMAL → EMERGENCY)."""
+        ...
 
-    Args:
-        perpetual: the perpetual engine.
-        pool: its AMM pool (installed as the perpetual's price source).
-    """
+    def global_settled(self) -> None:
+        """Complete the settlement (EMERGENCY → SETTLED)."""
+        ...
 
-    def __init__(self, perpetual: Perpetual, pool: AMMPool) -> None:
-        self.perpetual = perpetual
-        self.pool = pool
+    def share_holders(self) -> Mapping[str, float]:
+        """Every LP share holder and its shares."""
+        ...
 
-    @classmethod
-    def build(
-        cls,
-        perpetual_governance: PerpetualGovernance | None = None,
-        amm_governance: AMMGovernance | None = None,
-        oracle: IndexOracle | None = None,
-        *,
-        capacity: int = 64,
-    ) -> MCDEXVenue:
-        """A new perpetual and pool wired together (the pool is not created yet)."""
-        perp = Perpetual(perpetual_governance, capacity=capacity)
-        return cls(perp, AMMPool(perp, amm_governance, oracle))
+    def settle_shares(self, holder: str, shares: float) -> float:
+        """After settlement, redeem ``shares`` of ``holder`` for collateral."""
+        ...
 
-    @property
-    def now(self) -> int:
-        """The exchange's clock (seconds)."""
-        return self.perpetual.now
+    def accounts_to_settle(self) -> IntArray:
+        """Rows that still hold collateral or a position and are settled one by one."""
+        ...
+
+    def settle(self, account: str | int) -> float:
+        """After settlement, pay an account out; return the collateral paid."""
+        ...
+
+    # -- what the outputs read -----------------------------------------------------------------
 
     @property
-    def status(self) -> Status:
-        """The perpetual's status."""
-        return self.perpetual.status
+    def event_sink(self) -> EventSink | None:
+        """Where every state-changing operation is reported."""
+        ...
 
-    def deposit(self, account: str, amount: float) -> None:
-        """Deposit collateral (creates the account if new)."""
-        self.perpetual.deposit(account, amount)
+    @event_sink.setter
+    def event_sink(self, sink: EventSink | None) -> None: ...
 
-    def withdraw(self, account: str, amount: float) -> None:
-        """Withdraw collateral."""
-        self.perpetual.withdraw(account, amount)
+    def funds(self) -> Mapping[str, float]:
+        """The loss-absorbing funds by name (``insurance_fund``, ``default_fund``, ...)."""
+        ...
 
-    def quote(self, size: float) -> Quote:
-        """Price a signed trade against the pool, fees included, without changing state."""
-        price = self.pool.quote_price(size)
-        fair = self.pool.fair_price()
-        g = self.pool.governance
-        fee = abs(size) * price * (g.pool_fee_rate + g.pool_dev_fee_rate)
-        return Quote(float(size), price, fair, price / fair - 1.0, fee)
+    def bad_debt(self) -> float:
+        """Losses that no fund and no counterparty could absorb, so far."""
+        ...
 
-    def trade(self, account: str | int, size: float, limit_price: float | None = None) -> Fill:
-        """Buy (size > 0) from or sell (size < 0) to the pool."""
-        s = float(size)
-        if s > 0:
-            price, pool_fee, dev_fee = self.pool._trade(
-                account, Side.LONG, s, limit_price, None, "buy"
-            )
-        elif s < 0:
-            price, pool_fee, dev_fee = self.pool._trade(
-                account, Side.SHORT, -s, limit_price, None, "sell"
-            )
-        else:
-            raise BadAmountError("trade size must be non-zero")
-        name = self.perpetual.name(self.perpetual.row(account))
-        return Fill(name, s, price, pool_fee + dev_fee)
+    def observe(self) -> dict[str, Any]:
+        """The venue's row of the time series: :data:`COMMON_COLUMNS`, then its own."""
+        ...
 
-    def add_liquidity(self, account: str, collateral: float) -> float:
-        """Provide liquidity worth about ``collateral``.
+    def account_records(self) -> list[AccountRecord]:
+        """The final ledger, one record per account."""
+        ...
 
-        MCDEX v1 adds liquidity in contracts: the provider pays 2 × fair price × amount, so
-        the amount is collateral / (2 × fair price), floored to the lot size.
-        """
-        c = check_positive(collateral, "collateral")
-        fair = self.pool.fair_price()
-        amount = floor_to_lot(c / (2.0 * fair), self.perpetual.governance.lot_size)
-        if amount <= 0.0:
-            raise BadAmountError(f"collateral {c:.10g} is less than one lot of liquidity")
-        return self.pool.add_liquidity(account, amount)
-
-    def remove_liquidity(self, account: str, shares: float) -> float:
-        """Burn shares; return the collateral the pool paid (2 × fair price × amount)."""
-        fair = self.pool.fair_price()
-        amount = self.pool.remove_liquidity(account, shares)
-        return 2.0 * fair * amount
-
-    def index_price(self) -> float:
-        """The oracle's index price."""
-        return self.pool.index_price()
-
-    def mark_price(self) -> float:
-        """The perpetual's mark price."""
-        return self.perpetual.mark_price
-
-    def fair_price(self) -> float:
-        """The pool's fair price."""
-        return self.pool.fair_price()
-
-    def funding_rate(self) -> float:
-        """The pool's funding rate."""
-        return self.pool.funding_rate()
-
-    def account(self, account: str | int) -> AccountView:
-        """Every margin quantity of one account at the mark price."""
-        return self.perpetual.view(account)
-
-    def share_balance(self, account: str) -> float:
-        """LP shares held by ``account``."""
-        return self.pool.share_balance(account)
-
-    def share_price(self) -> float:
-        """Collateral one share redeems for now."""
-        return self.pool.share_price()
-
-    def liquidatable_accounts(self) -> IntArray:
-        """Rows of unsafe accounts holding a position (NORMAL or EMERGENCY), one scan."""
-        if self.perpetual.status is Status.SETTLED:
-            return np.empty(0, dtype=np.int64)
-        return self.perpetual.unsafe_accounts()
-
-    def account_name(self, row: int) -> str:
-        """The name of the account in ``row``."""
-        return self.perpetual.name(row)
-
-    def liquidate(
-        self, liquidator: str | int, account: str | int, max_amount: float
-    ) -> LiquidationResult:
-        """Liquidate up to ``max_amount`` of an unsafe account at the mark price."""
-        return self.perpetual.liquidate(liquidator, account, max_amount)
-
-    def update_index(self, caller: str | int) -> float:
-        """Call the pool's update_index; return the prize paid."""
-        return self.pool.update_index(caller)
+    def check_invariants(self) -> list[str]:
+        """The accounting problems found now (empty when the books balance)."""
+        ...

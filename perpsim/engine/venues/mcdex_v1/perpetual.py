@@ -12,14 +12,17 @@ and exact to the formulas); scans over all accounts are vectorised numpy express
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
 
-from perpsim.engine.accounts import (
+from perpsim.engine.core.accounting import (
+    INVARIANT_RTOL,
+    conservation_problem,
+    negative_balances_problem,
+)
+from perpsim.engine.core.accounts import (
     FLAT_ACCOUNT,
     AccountState,
     AccountStore,
@@ -28,34 +31,32 @@ from perpsim.engine.accounts import (
     Side,
     parse_side,
 )
-from perpsim.engine.governance import PerpetualGovernance
+from perpsim.engine.core.events import EventEmitter
+from perpsim.engine.core.numbers import (
+    ceil_to_lot,
+    check_finite,
+    check_lot,
+    check_positive,
+    check_price,
+    check_time,
+)
+from perpsim.engine.core.status import Status
+from perpsim.engine.venue import AccountView, LiquidationResult
+from perpsim.engine.venues.mcdex_v1.governance import PerpetualGovernance
 from perpsim.errors import (
     BadAmountError,
     GovernanceError,
     InsufficientBalanceError,
     InvalidOperationError,
     InvariantViolation,
-    LotSizeError,
     UnsafeError,
     WrongStatusError,
 )
 
 #: Relative tolerance under which a close of ``amount`` equal to the size is treated as full.
 _FULL_CLOSE_RTOL = 1e-12
-#: Relative tolerance of the lot-size grid (float64 sizes cannot be exact multiples).
-_LOT_RTOL = 1e-9
-#: Relative tolerance of the accounting checks.
-INVARIANT_RTOL = 1e-9
 
 DEV_ACCOUNT = "dev"
-
-
-class Status(StrEnum):
-    """The perpetual's status (seed 002)."""
-
-    NORMAL = "NORMAL"
-    EMERGENCY = "EMERGENCY"
-    SETTLED = "SETTLED"
 
 
 class PriceSource(Protocol):
@@ -105,77 +106,6 @@ class ExternalPriceSource:
     def set_accumulated_funding(self, value: float) -> None:
         """Set ``AccumulatedFundingPerContract`` (any finite number)."""
         self._acc = check_finite(value, "accumulated funding per contract")
-
-
-# --------------------------------------------------------------------------------------------
-# Input validation helpers (shared with the AMM)
-
-
-def check_finite(value: Any, what: str) -> float:
-    """Return ``value`` as a float, or raise BadAmountError if it is not a finite number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise BadAmountError(f"{what} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise BadAmountError(f"{what} must be finite, got {value!r}")
-    return v
-
-
-def check_positive(value: Any, what: str) -> float:
-    """Return ``value`` as a float, or raise BadAmountError unless finite and > 0."""
-    v = check_finite(value, what)
-    if v <= 0:
-        raise BadAmountError(f"{what} must be > 0, got {value!r}")
-    return v
-
-
-def check_price(value: Any, what: str = "price") -> float:
-    """A price: finite and > 0."""
-    return check_positive(value, what)
-
-
-def check_time(value: Any, what: str = "time") -> int:
-    """A time in whole seconds (int, or a float with no fraction)."""
-    if isinstance(value, bool):
-        raise BadAmountError(f"{what} must be whole seconds, got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
-        return int(value)
-    raise BadAmountError(f"{what} must be whole seconds, got {value!r}")
-
-
-def is_lot_multiple(amount: float, lot: float) -> bool:
-    """Whether ``amount`` is a whole, non-zero number of ``lot`` (within float precision).
-
-    A float residue far below one lot (say 4e-15 with a lot of 0.001) is not on the grid.
-    """
-    k = amount / lot
-    r = round(k)
-    return r != 0 and abs(k - r) <= _LOT_RTOL * max(1.0, abs(k))
-
-
-def check_lot(amount: float, lot: float, what: str) -> None:
-    """Raise LotSizeError unless ``amount`` is a multiple of ``lot``."""
-    if not is_lot_multiple(amount, lot):
-        raise LotSizeError(f"{what} {amount!r} is not a multiple of the lot size {lot!r}")
-
-
-def ceil_to_lot(amount: float, lot: float) -> float:
-    """Round ``amount`` up to the lot grid (an amount already on the grid is returned as is)."""
-    if is_lot_multiple(amount, lot):
-        return amount
-    return math.ceil(amount / lot) * lot
-
-
-def floor_to_lot(amount: float, lot: float) -> float:
-    """Round ``amount`` down to the lot grid (an amount already on the grid is returned as is).
-
-    Amounts below one lot floor to 0.
-    """
-    if is_lot_multiple(amount, lot):
-        return amount
-    return float(math.floor(amount / lot + _LOT_RTOL)) * lot
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,51 +213,6 @@ def _size_delta(before: AccountState, after: AccountState) -> tuple[float, float
 
 
 @dataclass(frozen=True, slots=True)
-class AccountView:
-    """Every stored and computed quantity of one margin account at one price (seed 002)."""
-
-    cash_balance: float
-    position_side: str
-    position_size: float
-    entry_value: float
-    entry_social_loss: float
-    entry_funding_loss: float
-    price: float
-    pnl1: float
-    social_loss: float
-    funding_loss: float
-    pnl2: float
-    margin_balance: float
-    position_margin: float
-    maintenance_margin: float
-    available_margin: float
-    withdrawable_balance: float
-    is_safe: bool
-    is_im_safe: bool
-    is_bankrupt: bool
-    estimated_liquidation_price: float
-    liquidation_amount: float
-    avg_entry_price: float
-
-
-@dataclass(frozen=True, slots=True)
-class LiquidationResult:
-    """What one liquidation did (all amounts in collateral unless noted)."""
-
-    liquidator: str
-    trader: str
-    side: str
-    price: float
-    amount: float
-    penalty_to_liquidator: float
-    penalty_to_fund: float
-    liquidation_loss: float
-    insurance_fund_paid: float
-    social_loss: float
-    bad_debt: float
-
-
-@dataclass(frozen=True, slots=True)
 class TradeFill:
     """A two-party trade as executed."""
 
@@ -337,10 +222,7 @@ class TradeFill:
     maker_fee: float
 
 
-EventSink = Callable[[dict[str, Any]], None]
-
-
-class Perpetual:
+class Perpetual(EventEmitter):
     """The MCDEX v1 perpetual contract (seed 002) with the decisions of spec/mcdex-v1.md.
 
     Args:
@@ -390,7 +272,7 @@ class Perpetual:
         #: conservation and open-interest checks are then not meaningful and are skipped.
         self.setup_used = False
         self._slpc_floor = (0.0, 0.0)
-        self.event_sink: EventSink | None = None
+        super().__init__()
         self.dev = self.accounts.add(DEV_ACCOUNT)
         #: Accounts whose cash belongs to others (the pool): settle() refuses them.
         self._pooled_rows: set[int] = set()
@@ -416,11 +298,9 @@ class Perpetual:
         if self.status is Status.NORMAL:
             self.price_source.funding()
 
-    def _emit(self, kind: str, **fields: Any) -> None:
-        if self.event_sink is not None:
-            fields["kind"] = kind
-            fields["time"] = self.now
-            self.event_sink(fields)
+    def emit(self, kind: str, **fields: Any) -> None:
+        """Report a state change of this perpetual (or its pool) to the event sink."""
+        self.emit_event(kind, self.now, fields)
 
     def row(self, account: str | int) -> int:
         """The row of an account given by name or row (raises UnknownAccountError)."""
@@ -496,7 +376,7 @@ class Perpetual:
                 f"{who} would end with a negative cash balance {st.cash_balance:.10g}"
             )
 
-    def _commit(self, row: int, before: AccountState, after: AccountState) -> None:
+    def commit(self, row: int, before: AccountState, after: AccountState) -> None:
         dl, ds = _size_delta(before, after)
         if dl:
             self.total_size_long += dl
@@ -504,7 +384,7 @@ class Perpetual:
             self.total_size_short += ds
         self.accounts.write(row, after)
 
-    def _snap_open_interest(self) -> None:
+    def snap_open_interest(self) -> None:
         # Incremental float sums drift by ~1e-16 per trade; when both sides should be equal,
         # make them bit-identical so "long OI == short OI" is an exact statement.
         if self.total_size_long != self.total_size_short and math.isclose(
@@ -526,7 +406,7 @@ class Perpetual:
             GovernanceError: unknown key or the new set violates the seed's rules.
         """
         self.governance = self.governance.with_changes(**{key: value})
-        self._emit("set_governance", key=key, value=value)
+        self.emit("set_governance", key=key, value=value)
 
     def set_time(self, now: int) -> None:
         """Advance the clock to ``now`` (whole seconds; time never goes back).
@@ -555,7 +435,7 @@ class Perpetual:
         st = self.accounts.read(row)
         self.accounts.write(row, st._replace(cash_balance=st.cash_balance + amt))
         self.total_deposits += amt
-        self._emit("deposit", account=account, amount=amt)
+        self.emit("deposit", account=account, amount=amt)
 
     def withdraw(self, account: str | int, amount: float) -> None:
         """``Withdraw``: funding, remargin, then move collateral out to the wallet.
@@ -586,7 +466,7 @@ class Perpetual:
         self._funding()
         self.accounts.write(row, new)
         self.total_withdrawals += amt
-        self._emit("withdraw", account=who, amount=amt, price=price)
+        self.emit("withdraw", account=who, amount=amt, price=price)
 
     def _remargined(self, st: AccountState, price: float, acc: float) -> AccountState:
         if st.position_side is Side.FLAT:
@@ -622,7 +502,7 @@ class Perpetual:
             raise UnsafeError(f"{self.name(row)} is not safe and cannot be remargined")
         self._funding()
         self.accounts.write(row, self._remargined(st, price, acc))
-        self._emit("remargin", account=self.name(row), price=price)
+        self.emit("remargin", account=self.name(row), price=price)
 
     # ----------------------------------------------------------------------------------------
     # Trades
@@ -719,11 +599,11 @@ class Perpetual:
         self.check_after(t_name, t1, t_open, mark, acc)
         self.check_after(m_name, m1, m_open, mark, acc)
         self._funding()
-        self._commit(t_row, t0, t1)
-        self._commit(m_row, m0, m1)
+        self.commit(t_row, t0, t1)
+        self.commit(m_row, m0, m1)
         self.accounts.write(self.dev, dev1)
-        self._snap_open_interest()
-        self._emit(
+        self.snap_open_interest()
+        self.emit(
             "trade",
             account=t_name,
             counterparty=m_name,
@@ -864,9 +744,9 @@ class Perpetual:
                 f"liquidator {l_name} would end with a negative cash balance {l1.cash_balance:.10g}"
             )
         self._funding()
-        self._commit(v_row, v0, v1)
-        self._commit(l_row, l0, l1)
-        self._snap_open_interest()
+        self.commit(v_row, v0, v1)
+        self.commit(l_row, l0, l1)
+        self.snap_open_interest()
         self.insurance_fund = fund
         self.social_loss_per_contract_long = new_sl_l
         self.social_loss_per_contract_short = new_sl_s
@@ -885,7 +765,7 @@ class Perpetual:
             social_loss=social - bad,
             bad_debt=bad,
         )
-        self._emit(
+        self.emit(
             "liquidate",
             account=v_name,
             counterparty=l_name,
@@ -910,7 +790,7 @@ class Perpetual:
         amt = check_positive(amount, "insurance fund deposit")
         self.insurance_fund += amt
         self.total_deposits += amt
-        self._emit("deposit_insurance_fund", amount=amt)
+        self.emit("deposit_insurance_fund", amount=amt)
 
     def increase_cash_balance(self, account: str | int, amount: float) -> None:
         """Admin power in EMERGENCY: add ``amount`` to an account's cash."""
@@ -920,7 +800,7 @@ class Perpetual:
         st = self.accounts.read(row)
         self.accounts.write(row, st._replace(cash_balance=st.cash_balance + amt))
         self.admin_adjustments += amt
-        self._emit("increase_cash_balance", account=self.name(row), amount=amt)
+        self.emit("increase_cash_balance", account=self.name(row), amount=amt)
 
     def decrease_cash_balance(self, account: str | int, amount: float) -> None:
         """Admin power in EMERGENCY: remove ``amount`` from an account's cash (not below 0)."""
@@ -934,7 +814,7 @@ class Perpetual:
             )
         self.accounts.write(row, st._replace(cash_balance=st.cash_balance - amt))
         self.admin_adjustments -= amt
-        self._emit("decrease_cash_balance", account=self.name(row), amount=amt)
+        self.emit("decrease_cash_balance", account=self.name(row), amount=amt)
 
     def set_social_loss_per_contract(
         self, side: str | Side, value: float, *, setup: bool = False
@@ -964,7 +844,7 @@ class Perpetual:
             self.admin_adjustments -= delta * self.total_size_short
             self.social_loss_per_contract_short = v
         self._slpc_floor = (self.social_loss_per_contract_long, self.social_loss_per_contract_short)
-        self._emit("set_social_loss_per_contract", side=s.name.lower(), price=v)
+        self.emit("set_social_loss_per_contract", side=s.name.lower(), price=v)
 
     def open_position(self, account: str, side: str | Side, price: float, amount: float) -> None:
         """Set-up only: give ``account`` a position with no counterparty, fees or checks.
@@ -992,9 +872,9 @@ class Perpetual:
             self.social_loss_per_contract_short,
             acc,
         )
-        self._commit(row, st, new)
+        self.commit(row, st, new)
         self.setup_used = True
-        self._emit("open_position", account=account, side=s.name.lower(), amount=amt, price=p)
+        self.emit("open_position", account=account, side=s.name.lower(), amount=amt, price=p)
 
     # ----------------------------------------------------------------------------------------
     # Global settlement
@@ -1011,7 +891,7 @@ class Perpetual:
             self._frozen_funding = self.price_source.accumulated_funding_per_contract()
         self.settlement_price = p
         self.status = Status.EMERGENCY
-        self._emit("begin_global_settlement", price=p)
+        self.emit("begin_global_settlement", price=p)
 
     def global_settled(self) -> None:
         """``GlobalSettled``: EMERGENCY → SETTLED; the pool's position closes at the price."""
@@ -1024,9 +904,9 @@ class Perpetual:
                 mb = self._mb(st, price, acc)
                 if mb < 0.0:
                     self.settlement_shortfall += -mb
-                self._commit(row, st, AccountState(max(mb, 0.0), Side.FLAT, 0.0, 0.0, 0.0, 0.0))
+                self.commit(row, st, AccountState(max(mb, 0.0), Side.FLAT, 0.0, 0.0, 0.0, 0.0))
         self.status = Status.SETTLED
-        self._emit("global_settled", price=price)
+        self.emit("global_settled", price=price)
 
     def settle(self, account: str | int) -> float:
         """``Settle``: in SETTLED pay out max(cash + PNL2, 0) and flatten the account.
@@ -1045,9 +925,9 @@ class Perpetual:
         payout = max(mb, 0.0)
         if mb < 0.0:
             self.settlement_shortfall += -mb
-        self._commit(row, st, FLAT_ACCOUNT)
+        self.commit(row, st, FLAT_ACCOUNT)
         self.total_withdrawals += payout
-        self._emit("settle", account=self.name(row), amount=payout, price=self.settlement_price)
+        self.emit("settle", account=self.name(row), amount=payout, price=self.settlement_price)
         return payout
 
     # ----------------------------------------------------------------------------------------
@@ -1213,12 +1093,11 @@ class Perpetual:
         side = a.position_side
         scale = float(np.abs(a.cash_balance).sum()) + abs(self.insurance_fund)
         scale += self.total_deposits + self.total_withdrawals + 1.0
-        if (a.cash_balance < -INVARIANT_RTOL * scale).any():
-            rows = np.flatnonzero(a.cash_balance < -INVARIANT_RTOL * scale)[:5]
-            problems.append(
-                "negative cash balance: "
-                + ", ".join(f"{a.names[r]}={a.cash_balance[r]:.10g}" for r in rows)
-            )
+        negative = negative_balances_problem(
+            a.names, a.cash_balance, INVARIANT_RTOL * scale, "cash balance"
+        )
+        if negative is not None:
+            problems.append(negative)
         if self.insurance_fund < -INVARIANT_RTOL * scale:
             problems.append(f"negative insurance fund {self.insurance_fund:.10g}")
         if (size < 0).any():
@@ -1254,12 +1133,9 @@ class Perpetual:
             value, expected = self.total_value(), self.expected_value()
             notional = float(np.abs(a.entry_value).sum())
             tol = INVARIANT_RTOL * (scale + notional)
-            if abs(value - expected) > tol:
-                problems.append(
-                    f"collateral not conserved: Σ margin balances + insurance fund = {value:.12g}"
-                    f" but deposits − withdrawals + write-offs + admin = {expected:.12g}"
-                    f" (difference {value - expected:.3g})"
-                )
+            lost = conservation_problem(value, expected, tol, "Σ margin balances + insurance fund")
+            if lost is not None:
+                problems.append(lost)
         if problems and raise_on_violation:
             raise InvariantViolation(
                 f"accounting invariants violated at time {self.now}: " + "; ".join(problems)

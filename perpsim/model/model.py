@@ -1,18 +1,19 @@
-"""The Mesa model: an exchange (perpetual + AMM pool), a market, an oracle, and agents.
+"""The Mesa model: an exchange (a venue from the registry), a market, an oracle, and agents.
 
 ``PerpModel`` builds everything from a validated :class:`~perpsim.scenario.Scenario` and runs
-ticks in the order of ``spec/architecture.md``:
+each tick as the phases of :data:`PHASES`, in order (``spec/architecture.md``):
 
 1. time advances; the price path gives the market price; the oracle may publish an index;
-2. keepers may call ``update_index`` (prize, funding); scheduled events fire;
+2. keepers may call ``update_index`` (prize, funding); scheduled events fire; the admin acts;
 3. trading agents whose turn it is act (wake-ups, not a loop over every agent);
 4. liquidators take the vectorised unsafe set and liquidate within their capacity;
 5. liquidity providers add or remove liquidity;
 6. the accounting is checked and one row of model-level series is recorded.
 
-It owns the random streams: one ``SeedSequence`` per run, spawned into named children (price
-path, model ordering, one per agent population), so the same scenario and seed give the same
-outputs whatever machine or worker runs them.
+The venue is whatever design the scenario's ``venue.kind`` names, built through
+:mod:`perpsim.engine.registry`; the model and the agents use only the venue contract.
+It owns the random streams (one per named component, see :mod:`perpsim.model.streams`), so the
+same scenario and seed give the same outputs whatever machine or worker runs them.
 """
 
 from __future__ import annotations
@@ -28,54 +29,50 @@ import mesa
 import numpy as np
 import numpy.typing as npt
 
-from perpsim.engine.accounts import Side
-from perpsim.engine.governance import AMM_GOVERNANCE_KEYS
-from perpsim.engine.perpetual import Status
-from perpsim.engine.venue import MCDEXVenue
+from perpsim.agents import REGISTRY as AGENT_TYPES
+from perpsim.agents import PerpAgent, Phase
+from perpsim.engine.core.status import Status
+from perpsim.engine.registry import VenueContext, venue_spec
 from perpsim.errors import EngineError, InvariantViolation
+from perpsim.model.events import EventLog
+from perpsim.model.recorder import Recorder
 from perpsim.oracle.config import Shock
 from perpsim.oracle.feed import FeedUpdates, OracleFeed
 from perpsim.oracle.paths import apply_shocks, build_path
 
 if TYPE_CHECKING:
-    from perpsim.agents.base import PerpAgent
     from perpsim.scenario import Scenario
 
-#: Name of the account that creates the pool at the start of a run.
-CREATOR = "pool_creator"
 
-#: Columns of the time series, in order (see docs/outputs.md).
-TIMESERIES_COLUMNS: tuple[str, ...] = (
-    "time",
-    "tick",
-    "market_price",
-    "index_price",
-    "index_age_s",
-    "mark_price",
-    "fair_price",
-    "premium_rate",
-    "funding_rate",
-    "accumulated_funding_per_contract",
-    "open_interest",
-    "mcdex_v1_pool_position_size",
-    "mcdex_v1_pool_cash_balance",
-    "mcdex_v1_pool_available_margin",
-    "lp_share_price",
-    "lp_share_supply",
-    "insurance_fund",
-    "mcdex_v1_social_loss_per_contract_long",
-    "mcdex_v1_social_loss_per_contract_short",
-    "social_loss_total",
-    "bad_debt",
-    "liquidations",
-    "liquidation_volume",
-    "trades",
-    "volume",
-    "unsafe_accounts",
-    "bankrupt_accounts",
-    "mcdex_v1_dev_balance",
-    "status",
+@dataclass(frozen=True, slots=True)
+class TickPhase:
+    """One step of a tick.
+
+    Attributes:
+        name: what happens (also the name of the model method ``phase_<name>``, if any).
+        agents: the agent phase whose due agents act here, if any.
+    """
+
+    name: str
+    agents: Phase | None = None
+
+
+#: The order of one tick (see the module docstring).
+PHASES: tuple[TickPhase, ...] = (
+    TickPhase("advance_time"),
+    TickPhase("keepers", Phase.KEEPER),
+    TickPhase("scheduled_events"),
+    TickPhase("admin", Phase.ADMIN),
+    TickPhase("traders", Phase.TRADER),
+    TickPhase("scan_unsafe"),
+    TickPhase("liquidators", Phase.LIQUIDATOR),
+    TickPhase("liquidity", Phase.LP),
+    TickPhase("accounting"),
+    TickPhase("record"),
 )
+
+#: Number of agent phase buckets per tick (phases are 1-based IntEnum values).
+_BUCKETS = max(p.value for p in Phase) + 1
 
 
 class TickOracle:
@@ -114,19 +111,21 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
     Args:
         scenario: the validated scenario.
         seed: the run's root seed (the scenario's seed if omitted).
-        check_invariants: check the engine's accounting after every tick; a violation raises
+        check_invariants: check the venue's accounting after every tick; a violation raises
             :class:`~perpsim.errors.InvariantViolation` naming the tick and the numbers.
         base_dir: folder that relative data files resolve against (the scenario's folder).
 
     Attributes:
         config: the scenario (not ``scenario``: Mesa 3.5 reserves that attribute).
-        venue: the exchange (perpetual + pool) agents trade on.
+        venue: the exchange agents trade on (the design ``config.venue.kind`` names).
+        venue_spec: its registry spec.
         now: current time, unix seconds.
         tick: current tick index (0 is the set-up state).
+        running: True until the last tick has run (Mesa's convention).
         market_prices: the market price at every tick (index = tick).
         feed: the oracle's index updates.
-        events: the event log (one dict per state-changing engine operation).
-        rows: the recorded time series (one dict per recorded tick).
+        event_log: the event log (one record per state-changing engine operation).
+        recorder: the recorded time series (``recorder.rows``, one dict per recorded tick).
     """
 
     def __init__(
@@ -183,29 +182,30 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
                 feed = feed.with_manipulation(int(e.at), int(e.duration), float(e.spike))
         self.feed: FeedUpdates = feed.publish(self.offsets, self.market_prices)
 
-        # 2. The exchange.
-        n_agents = sum(p.count for p in scenario.agents)
-        self.venue = MCDEXVenue.build(
-            scenario.perpetual_governance(),
-            scenario.amm_governance(),
-            TickOracle(self.feed),
-            capacity=max(64, 2 * n_agents + 8),
-        )
-        self.perp = self.venue.perpetual
-        self.pool = self.venue.pool
-        self.event_log: list[dict[str, Any]] = []
+        # 2. The exchange, built by its design's spec; its set-up is logged like any event.
+        self.event_log = EventLog()
         self._counters: Counter[str] = Counter()
         self.social_loss_total = 0.0
-        self.perp.event_sink = self._on_event
         self.tick = 0
         self.now = self.start_time
-        self.perp.set_time(self.now)
         self._last_logged_index: tuple[float, int] | None = None
         self._log_index()
-        self._setup_exchange()
+        n_agents = sum(p.count for p in scenario.agents)
+        self.venue_spec = venue_spec(scenario.venue.kind)
+        self.venue = self.venue_spec.build(
+            scenario.venue,
+            VenueContext(
+                oracle=TickOracle(self.feed),
+                now=self.now,
+                capacity=max(64, 2 * n_agents + 8),
+                event_sink=self._on_event,
+            ),
+        )
 
         # 3. Agents and their schedule.
-        self._wake: dict[int, list[list[PerpAgent]]] = defaultdict(lambda: [[] for _ in range(6)])
+        self._wake: dict[int, list[list[PerpAgent]]] = defaultdict(
+            lambda: [[] for _ in range(_BUCKETS)]
+        )
         self._wake_tick: dict[int, int] = {}
         self.rejections: Counter[str] = Counter()
         self.down_windows = self._down_windows()
@@ -217,7 +217,6 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
                 self._events_by_tick[self._tick_of(self.start_time + int(e.at))].append(e)
         self.unsafe_since: dict[int, int] = {}
         self.unsafe_rows: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
-        self.rows: list[dict[str, Any]] = []
         self.invariant_problems: list[str] = []
         # Whole-run accumulators for the summary (exact at tick resolution).
         self.funding_paid_by_longs = 0.0
@@ -225,37 +224,25 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         self.time_with_unsafe_accounts_s = 0
         self.time_in_emergency_s = 0
         self.max_unsafe_accounts = 0
-        self._last_acc = self.perp.accumulated_funding_per_contract
-        self._record()
+        self._last_acc = self.venue.accumulated_funding_per_contract()
+        self._buckets: list[list[PerpAgent]] | None = None
+        self._phase_steps: tuple[Callable[[], None], ...] = tuple(
+            self._phase_step(phase) for phase in PHASES
+        )
+        self.recorder = Recorder(
+            self.venue, self.venue_spec.columns, self._clock_columns, self._take_counts
+        )
+        self.recorder.record()
+        self.running = self.n_ticks > 0
         for agent in self._every_agent():
             agent.start()
 
     # ----------------------------------------------------------------------------------------
     # Set-up
 
-    def _setup_exchange(self) -> None:
-        sc = self.config
-        index, _ = self.feed.index(self.now)
-        if sc.dev_balance > 0:
-            self.perp.deposit("dev", float(sc.dev_balance))
-        if sc.insurance_fund > 0:
-            self.perp.deposit_insurance_fund(float(sc.insurance_fund))
-        amount = float(sc.pool.initial_liquidity)
-        cash = sc.pool.creator_cash
-        if cash is None:
-            # Enough for the 2 × index × amount the pool takes, the short's initial margin, and
-            # a rally of the size the scenario is likely to see.
-            cash = 3.0 * index * amount
-        self.perp.deposit(CREATOR, float(cash))
-        self.pool.create_pool(CREATOR, amount)
-
     def _build_agents(self) -> None:
-        if not self.config.agents:
-            return
-        from perpsim.agents import REGISTRY
-
         for pop in self.config.agents:
-            cls = REGISTRY[pop.type]
+            cls = AGENT_TYPES[pop.type]
             rng = np.random.default_rng(self.streams[f"population:{pop.name}"])
             per_agent = _sample_params(pop.params, rng, pop.count)
             members: list[PerpAgent] = []
@@ -268,15 +255,20 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         return [a for members in self.agents_by_population.values() for a in members]
 
     def _down_windows(self) -> list[DownWindow]:
-        from perpsim.scenario import KeeperOutageEvent, LiquidatorOutageEvent
-
         out = []
         for e in self.config.events:
-            if isinstance(e, (KeeperOutageEvent, LiquidatorOutageEvent)):
-                kind = "keeper" if isinstance(e, KeeperOutageEvent) else "liquidator"
+            if e.kind in ("keeper_outage", "liquidator_outage"):
+                kind = e.kind.removesuffix("_outage")
                 start = self.start_time + int(e.at)
                 out.append(DownWindow(start, start + int(e.duration), kind, e.population))
         return out
+
+    def _phase_step(self, phase: TickPhase) -> Callable[[], None]:
+        if phase.agents is not None:
+            bucket = int(phase.agents)
+            return lambda: self._run_agents(bucket)
+        step: Callable[[], None] = getattr(self, f"phase_{phase.name}")
+        return step
 
     # ----------------------------------------------------------------------------------------
     # Services for agents
@@ -334,34 +326,15 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
     # The tick
 
     def step(self) -> None:
-        """Advance one tick (see the module docstring for the order)."""
+        """Advance one tick: every phase of :data:`PHASES`, in order."""
         if self.tick >= self.n_ticks:
+            self.running = False
             return
-        # 1. Time, market price, oracle.
-        self.tick += 1
-        self.now = int(self.times[self.tick])
-        self.perp.set_time(self.now)
-        self._log_index()
-        buckets = self._wake.pop(self.tick, None)
-        # 2. Keepers, then scheduled events and the admin.
-        self._run_phase(buckets, 1)
-        for e in self._events_by_tick.pop(self.tick, ()):
-            self._fire(e)
-        self._run_phase(buckets, 2)
-        # 3. Traders.
-        self._run_phase(buckets, 3)
-        # 4. Liquidators on the vectorised unsafe set.
-        self._scan_unsafe()
-        self._run_phase(buckets, 4)
-        # 5. Liquidity providers.
-        self._run_phase(buckets, 5)
-        # 6. Accounting check and data collection.
-        self._accumulate()
-        if self.check_each_tick:
-            self._check()
-        every = self.config.output.record_every
-        if self.tick % every == 0 or self.tick == self.n_ticks:
-            self._record()
+        for run_phase in self._phase_steps:
+            run_phase()
+        self._buckets = None
+        if self.tick >= self.n_ticks:
+            self.running = False
 
     def run(self, progress: Callable[[int], None] | None = None) -> None:
         """Run every remaining tick; ``progress(tick)`` is called after each."""
@@ -370,7 +343,21 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
             if progress is not None:
                 progress(self.tick)
 
-    def _run_phase(self, buckets: list[list[PerpAgent]] | None, phase: int) -> None:
+    def phase_advance_time(self) -> None:
+        """Time, market price and the oracle's readable index; take the agents due now."""
+        self.tick += 1
+        self.now = int(self.times[self.tick])
+        self.venue.set_time(self.now)
+        self._log_index()
+        self._buckets = self._wake.pop(self.tick, None)
+
+    def phase_scheduled_events(self) -> None:
+        """Fire the scenario's events due at this tick (governance, withdrawals, settlement)."""
+        for e in self._events_by_tick.pop(self.tick, ()):
+            self._fire(e)
+
+    def _run_agents(self, phase: int) -> None:
+        buckets = self._buckets
         if not buckets or not buckets[phase]:
             return
         agents = buckets[phase]
@@ -382,22 +369,25 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
             del self._wake_tick[agent.unique_id]
             agent.step()
 
-    def _scan_unsafe(self) -> None:
-        if self.perp.status is Status.SETTLED:
-            self.unsafe_rows = np.empty(0, dtype=np.int64)
+    def phase_scan_unsafe(self) -> None:
+        """The vectorised unsafe set liquidators work from, with the time each became unsafe."""
+        rows = self.venue.liquidatable_accounts()
+        if rows.size == 0:
             self.unsafe_since.clear()
+            self.unsafe_rows = rows
             return
-        rows = self.perp.unsafe_accounts()
         since = {}
         for r in rows.tolist():
             since[r] = self.unsafe_since.get(r, self.now)
         self.unsafe_since = since
         self.unsafe_rows = rows
 
-    def _accumulate(self) -> None:
+    def phase_accounting(self) -> None:
+        """Whole-run accumulators, then the venue's accounting check (unless switched off)."""
         # Funding: Δ(accumulated funding per contract) × open interest; > 0 means longs paid.
-        acc = self.perp.accumulated_funding_per_contract
-        paid = (acc - self._last_acc) * self.perp.total_size_long
+        venue = self.venue
+        acc = venue.accumulated_funding_per_contract()
+        paid = (acc - self._last_acc) * venue.open_interest()
         if paid > 0:
             self.funding_paid_by_longs += paid
         else:
@@ -407,17 +397,22 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         if n_unsafe:
             self.time_with_unsafe_accounts_s += self.tick_seconds
             self.max_unsafe_accounts = max(self.max_unsafe_accounts, n_unsafe)
-        if self.perp.status is Status.EMERGENCY:
+        if venue.status is Status.EMERGENCY:
             self.time_in_emergency_s += self.tick_seconds
+        if self.check_each_tick:
+            self._check()
+
+    def phase_record(self) -> None:
+        """One row of the time series every ``output.record_every`` ticks and at the end."""
+        every = self.config.output.record_every
+        if self.tick % every == 0 or self.tick == self.n_ticks:
+            self.recorder.record()
 
     def _fire(self, event: Any) -> None:
         kind = event.kind
         if kind == "set_governance":
             try:
-                if event.key in AMM_GOVERNANCE_KEYS:
-                    self.pool.change_governance(event.key, event.value)
-                else:
-                    self.perp.set_governance(event.key, event.value)
+                self.venue.set_governance(event.key, event.value)
             except EngineError as exc:
                 self.rejections[f"event:set_governance:{type(exc).__name__}"] += 1
         elif kind == "liquidity_withdrawal":
@@ -437,14 +432,14 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
                     None,
                 )
                 use_mark = admin is not None and admin.params.get("settlement_price") == "mark"
-                price = self.perp.mark_price if use_mark else self.venue.index_price()
+                price = self.venue.mark_price() if use_mark else self.venue.index_price()
             try:
-                self.perp.begin_global_settlement(float(price))
+                self.venue.begin_global_settlement(float(price))
             except EngineError as exc:
                 self.rejections[f"event:begin_global_settlement:{type(exc).__name__}"] += 1
 
     def _check(self) -> None:
-        problems = self.perp.check_invariants(raise_on_violation=False)
+        problems = self.venue.check_invariants()
         if problems:
             self.invariant_problems = problems
             raise InvariantViolation(
@@ -454,6 +449,11 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
 
     # ----------------------------------------------------------------------------------------
     # Event log and time series
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The recorded time series (one dict per recorded tick)."""
+        return self.recorder.rows
 
     def _on_event(self, event: dict[str, Any]) -> None:
         kind = event["kind"]
@@ -482,65 +482,33 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
                 }
             )
 
-    def _record(self) -> None:
-        perp, pool = self.perp, self.pool
-        status = perp.status
-        normal = status is Status.NORMAL
+    def _clock_columns(self) -> dict[str, Any]:
         index, index_ts = self.feed.index(self.now)
-        pool_st = pool.pool_state()
-        try:
-            fair = pool.fair_price()
-        except EngineError:
-            fair = math.nan
-        if normal:
-            premium_rate = pool.premium_rate()
-            funding_rate = pool.funding_rate()
-            pam = pool.available_margin()
-        else:
-            premium_rate = funding_rate = 0.0
-            pam = pool_st.cash_balance
-        mbs = perp.margin_balances()
-        mms = perp.maintenance_margins()
-        c = self._counters
-        row: dict[str, Any] = {
+        return {
             "time": self.now,
             "tick": self.tick,
             "market_price": float(self.market_prices[self.tick]),
             "index_price": index,
             "index_age_s": self.now - index_ts,
-            "mark_price": perp.mark_price,
-            "fair_price": fair,
-            "premium_rate": premium_rate,
-            "funding_rate": funding_rate,
-            "accumulated_funding_per_contract": perp.accumulated_funding_per_contract,
-            "open_interest": perp.total_size_long,
-            "mcdex_v1_pool_position_size": pool_st.position_size,
-            "mcdex_v1_pool_cash_balance": pool_st.cash_balance,
-            "mcdex_v1_pool_available_margin": pam,
-            "lp_share_price": pool.share_price(),
-            "lp_share_supply": pool.total_supply,
-            "insurance_fund": perp.insurance_fund,
-            "mcdex_v1_social_loss_per_contract_long": perp.social_loss_per_contract_long,
-            "mcdex_v1_social_loss_per_contract_short": perp.social_loss_per_contract_short,
+        }
+
+    def _take_counts(self) -> dict[str, Any]:
+        c = self._counters
+        counts = {
             "social_loss_total": self.social_loss_total,
-            "bad_debt": perp.bad_debt,
             "liquidations": c["liquidations"],
             "liquidation_volume": float(c["liquidation_volume"]),
             "trades": c["trades"],
             "volume": float(c["volume"]),
-            "unsafe_accounts": int(np.count_nonzero(mbs < mms)),
-            "bankrupt_accounts": int(np.count_nonzero(mbs < 0.0)),
-            "mcdex_v1_dev_balance": perp.accounts.cash_balance[perp.dev].item(),
-            "status": status.value,
         }
-        self.rows.append(row)
         self._counters = Counter()
+        return counts
 
     # ----------------------------------------------------------------------------------------
     # Results
 
     def account_table(self) -> list[dict[str, Any]]:
-        """One record per account: owner, deposits, withdrawals, final value and PnL."""
+        """One record per account: owner, deposits, withdrawals, the venue's fields, PnL."""
         dep: Counter[str] = Counter()
         wd: Counter[str] = Counter()
         for e in self.event_log:
@@ -552,14 +520,10 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         for pop, members in self.agents_by_population.items():
             for a in members:
                 owner[a.name] = (pop, getattr(a, "agent_type", type(a).__name__))
-        mbs = self.perp.margin_balances() if len(self.perp.accounts) else np.empty(0)
-        a = self.perp.accounts
-        share_price = self.pool.share_price()
         out = []
-        for row, name in enumerate(a.names):
+        for record in self.venue.account_records():
+            name = record.account
             pop, kind = owner.get(name, ("", name if name in ("dev", "pool") else "system"))
-            shares = self.pool.share_balance(name)
-            value = float(mbs[row]) + shares * share_price if name != self.pool.account else 0.0
             out.append(
                 {
                     "account": name,
@@ -567,16 +531,9 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
                     "agent_type": kind,
                     "deposits": float(dep[name]),
                     "withdrawals": float(wd[name]),
-                    "cash_balance": a.cash_balance[row].item(),
-                    "position_side": Side(int(a.position_side[row])).name.lower(),
-                    "position_size": a.position_size[row].item(),
-                    "entry_value": a.entry_value[row].item(),
-                    "entry_social_loss": a.entry_social_loss[row].item(),
-                    "entry_funding_loss": a.entry_funding_loss[row].item(),
-                    "margin_balance": float(mbs[row]),
-                    "shares": shares,
-                    "final_value": value,
-                    "pnl": value + float(wd[name]) - float(dep[name]),
+                    **record.fields,
+                    "final_value": record.value,
+                    "pnl": record.value + float(wd[name]) - float(dep[name]),
                 }
             )
         return out

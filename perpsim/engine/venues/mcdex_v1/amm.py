@@ -13,22 +13,21 @@ funding state exactly as it was (as a reverted transaction would).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
-from perpsim.engine.accounts import AccountState, Side
-from perpsim.engine.funding import accumulated_funding, funding_rate
-from perpsim.engine.governance import FUNDING_PERIOD_SECONDS, AMMGovernance
-from perpsim.engine.perpetual import (
-    Perpetual,
-    Status,
-    apply_trade,
+from perpsim.engine.core.accounts import AccountState, Side
+from perpsim.engine.core.index import IndexOracle, SettableOracle
+from perpsim.engine.core.numbers import (
     check_finite,
     check_lot,
     check_positive,
-    check_price,
     check_time,
     floor_to_lot,
 )
+from perpsim.engine.core.status import Status
+from perpsim.engine.venues.mcdex_v1.funding import accumulated_funding, funding_rate
+from perpsim.engine.venues.mcdex_v1.governance import FUNDING_PERIOD_SECONDS, AMMGovernance
+from perpsim.engine.venues.mcdex_v1.perpetual import Perpetual, apply_trade
 from perpsim.errors import (
     BadAmountError,
     DeadlineError,
@@ -40,40 +39,6 @@ from perpsim.errors import (
 )
 
 POOL_ACCOUNT = "pool"
-
-
-class IndexOracle(Protocol):
-    """What the pool reads: the latest index price and its timestamp as seen at ``now``."""
-
-    def index(self, now: int) -> tuple[float, int]:
-        """Return ``(price, timestamp)`` of the latest published index at or before ``now``."""
-        ...
-
-
-class SettableOracle:
-    """An oracle whose price and timestamp are set from outside (standalone use, replay)."""
-
-    def __init__(self, price: float | None = None, timestamp: int = 0) -> None:
-        self._price: float | None = None
-        self._timestamp = 0
-        if price is not None:
-            self.set(price, timestamp)
-
-    def set(self, price: float, timestamp: int) -> None:
-        """Publish ``price`` with index timestamp ``timestamp``."""
-        p = check_price(price, "index price")
-        t = check_time(timestamp, "index timestamp")
-        self._price, self._timestamp = p, t
-
-    def index(self, now: int) -> tuple[float, int]:
-        """The last published price and timestamp.
-
-        Raises:
-            InvalidOperationError: nothing has been published yet.
-        """
-        if self._price is None:
-            raise InvalidOperationError("the oracle has no index price yet")
-        return self._price, self._timestamp
 
 
 class FundingState(NamedTuple):
@@ -389,16 +354,16 @@ class AMMPool:
         # The new pool's premium is exactly 0, so the mark price is the index.
         who = perp.name(row)
         perp.check_after(who, t1, opened, index, acc)
-        perp._commit(row, t0, t1)
-        perp._commit(self.pool_row, pool0, p1)
-        perp._snap_open_interest()
+        perp.commit(row, t0, t1)
+        perp.commit(self.pool_row, pool0, p1)
+        perp.snap_open_interest()
         self.share_balances[who] = self.share_balances.get(who, 0.0) + amt
         self._resum_supply()
         self.created = True
         fair = self._fair(p1, acc)
         premium = 0.0 if fair is None else fair - index
         self._fs = FundingState(perp.now, premium, premium, index, acc)
-        perp._emit("create_pool", account=who, amount=amt, price=index, shares=amt)
+        perp.emit("create_pool", account=who, amount=amt, price=index, shares=amt)
         return amt
 
     def _check_deadline(self, deadline: int | float | None) -> None:
@@ -408,15 +373,20 @@ class AMMPool:
         if self.perp.now >= d:
             raise DeadlineError(f"deadline {d} has passed (now {self.perp.now})")
 
-    def _trade(
+    def trade(
         self,
         account: str | int,
         side: Side,
         amount: float,
-        limit_price: float | None,
-        deadline: int | float | None,
-        op: str,
+        limit_price: float | None = None,
+        deadline: int | float | None = None,
     ) -> tuple[float, float, float]:
+        """Buy (``side`` LONG) from or sell (SHORT) to the pool.
+
+        Returns:
+            ``(price, pool fee, dev fee)``.
+        """
+        op = "buy" if side is Side.LONG else "sell"
         perp = self.perp
         self._require_live(op)
         amt = check_positive(amount, f"{op} amount")
@@ -461,13 +431,13 @@ class AMMPool:
         who = perp.name(row)
         perp.check_after(who, t1, opened, mark, acc)
         self._check_pool(p1, mark, acc)
-        perp._commit(row, t0, t1)
-        perp._commit(self.pool_row, pool0, p1)
+        perp.commit(row, t0, t1)
+        perp.commit(self.pool_row, pool0, p1)
         if dev_fee:
             perp.accounts.write(perp.dev, dev0._replace(cash_balance=dev0.cash_balance + dev_fee))
-        perp._snap_open_interest()
+        perp.snap_open_interest()
         self._fs = self._step(fs1, perp.now, fs1.last_index_price)
-        perp._emit(
+        perp.emit(
             op,
             account=who,
             counterparty=self.account,
@@ -506,7 +476,7 @@ class AMMPool:
         Returns:
             The trade price.
         """
-        return self._trade(account, Side.LONG, amount, limit_price, deadline, "buy")[0]
+        return self.trade(account, Side.LONG, amount, limit_price, deadline)[0]
 
     def sell(
         self,
@@ -520,7 +490,7 @@ class AMMPool:
         Returns:
             The trade price.
         """
-        return self._trade(account, Side.SHORT, amount, limit_price, deadline, "sell")[0]
+        return self.trade(account, Side.SHORT, amount, limit_price, deadline)[0]
 
     def add_liquidity(self, account: str | int, amount: float) -> float:
         """``AddLiquidity``: pay 2 × fair × amount, sell ``amount`` to the pool, get shares.
@@ -566,13 +536,13 @@ class AMMPool:
         if p1.cash_balance <= 0.0:
             raise UnsafeError("the pool's cash balance must stay > 0")
         self._check_pool(p1, mark, acc)
-        perp._commit(row, t0, t1)
-        perp._commit(self.pool_row, pool0, p1)
-        perp._snap_open_interest()
+        perp.commit(row, t0, t1)
+        perp.commit(self.pool_row, pool0, p1)
+        perp.snap_open_interest()
         self.share_balances[who] = self.share_balances.get(who, 0.0) + shares
         self._resum_supply()
         self._fs = self._step(fs1, perp.now, fs1.last_index_price)
-        perp._emit(
+        perp.emit(
             "add_liquidity",
             account=who,
             amount=amt,
@@ -643,14 +613,14 @@ class AMMPool:
             raise UnsafeError(f"the drained pool would hold negative cash {p1.cash_balance:.10g}")
         else:
             p1 = p1._replace(cash_balance=max(p1.cash_balance, 0.0))
-        perp._commit(row, t0, t1)
-        perp._commit(self.pool_row, pool0, p1)
-        perp._snap_open_interest()
+        perp.commit(row, t0, t1)
+        perp.commit(self.pool_row, pool0, p1)
+        perp.snap_open_interest()
         left = held - sh
         self.share_balances[who] = left if left > held * 1e-12 else 0.0
         self._resum_supply()
         self._fs = self._step(fs1, perp.now, fs1.last_index_price)
-        perp._emit(
+        perp.emit(
             "remove_liquidity",
             account=who,
             amount=amt,
@@ -675,7 +645,7 @@ class AMMPool:
         sh = min(sh, held)
         self.share_balances[sender] = held - sh
         self.share_balances[receiver] = self.share_balances.get(receiver, 0.0) + sh
-        self.perp._emit("transfer_shares", account=sender, counterparty=receiver, shares=sh)
+        self.perp.emit("transfer_shares", account=sender, counterparty=receiver, shares=sh)
 
     def update_index(self, caller: str | int) -> float:
         """``UpdateIndex``: run funding with the oracle's index; pay the prize if it changed.
@@ -705,7 +675,7 @@ class AMMPool:
             perp.accounts.write(perp.dev, dev0._replace(cash_balance=dev0.cash_balance - prize))
             perp.accounts.write(row, c0._replace(cash_balance=c0.cash_balance + prize))
         self._fs = fs1
-        perp._emit("update_index", account=perp.name(row), price=fs1.last_index_price, amount=prize)
+        perp.emit("update_index", account=perp.name(row), price=fs1.last_index_price, amount=prize)
         return prize
 
     def settle_share(self, account: str, shares: float) -> float:
@@ -738,7 +708,7 @@ class AMMPool:
         perp.accounts.write(row, st._replace(cash_balance=st.cash_balance + payout))
         self.share_balances[account] = held - sh
         self._resum_supply()
-        perp._emit("settle_share", account=account, shares=sh, amount=payout)
+        perp.emit("settle_share", account=account, shares=sh, amount=payout)
         return payout
 
     def change_governance(self, key: str, value: float) -> None:
@@ -749,4 +719,4 @@ class AMMPool:
         new = self.governance.with_changes(**{key: value})
         self.funding()
         self.governance = new
-        self.perp._emit("set_governance", key=key, value=value)
+        self.perp.emit("set_governance", key=key, value=value)

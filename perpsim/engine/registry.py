@@ -48,17 +48,22 @@ class ReplaySpec:
     """How ``perpsim replay`` drives a design.
 
     Attributes:
-        session: builds a replay session from a replay file's ``setup`` mapping; the session
-            has ``apply(op: dict) -> Any`` and ``observe(name: str, account: str | None)``.
+        session: makes a replay session from a parsed replay document and a source name for
+            messages; ``session.run()`` returns a :class:`~perpsim.engine.core.replay.ReplayReport`.
+            It raises :class:`~perpsim.errors.ConfigError` for a malformed document.
+        run_doc: the replay document (without ``name``/``kind``) that rebuilds a run's ledger,
+            from the run's resolved ``venue:`` section and its event log.
+        compare_ledger: compares a finished session's ledger with a run's final accounts table;
+            returns a mapping with at least ``mismatches`` (a list) and ``max_abs_diff``.
         operations: the names of the operations a replay file may use.
         observations: the names of the values a replay file may observe.
-        events_to_ops: turns a run's event records into replay operations.
     """
 
-    session: Callable[[Mapping[str, Any]], Any]
+    session: Callable[[Mapping[str, Any], str], Any]
+    run_doc: Callable[[Mapping[str, Any], Any], dict[str, Any]]
+    compare_ledger: Callable[[Any, Any], dict[str, Any]]
     operations: tuple[str, ...]
     observations: tuple[str, ...]
-    events_to_ops: Callable[[Any], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)

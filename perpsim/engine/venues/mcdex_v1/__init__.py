@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from perpsim.engine.registry import VenueContext, VenueSpec
+from perpsim.engine.registry import ReplaySpec, VenueContext, VenueSpec
 from perpsim.engine.venues.mcdex_v1.amm import AMMPool, FundingState
 from perpsim.engine.venues.mcdex_v1.config import MCDEXV1Config
 from perpsim.engine.venues.mcdex_v1.figures import FIGURES
@@ -27,6 +27,15 @@ from perpsim.engine.venues.mcdex_v1.perpetual import (
     Perpetual,
     PriceSource,
     TradeFill,
+)
+from perpsim.engine.venues.mcdex_v1.replay import (
+    ACCOUNT_FIELDS,
+    ALL_OPS,
+    AMM_FIELDS,
+    PERP_FIELDS,
+    Replay,
+    compare_ledger,
+    run_replay_doc,
 )
 from perpsim.engine.venues.mcdex_v1.venue import MCDEX_V1_COLUMNS, MCDEXVenue
 
@@ -72,6 +81,13 @@ SPEC = VenueSpec(
     build=build,
     columns=MCDEX_V1_COLUMNS,
     governance_keys=GOVERNANCE_KEYS,
+    replay=ReplaySpec(
+        session=Replay,
+        run_doc=run_replay_doc,
+        compare_ledger=compare_ledger,
+        operations=tuple(ALL_OPS),
+        observations=tuple(dict.fromkeys((*PERP_FIELDS, *AMM_FIELDS, *ACCOUNT_FIELDS))),
+    ),
     figures=FIGURES,
 )
 

@@ -1,24 +1,24 @@
-"""``perpsim replay``: run a list of engine operations on named accounts and observe values.
+"""MCDEX v1 replay: the operations of the perpetual and the AMM on named accounts.
 
-A replay file (YAML or JSON) holds ``ops``, a list of ``{op, ...args, at_time?}``. It is how a
-user reproduces an incident or audits a formula, and how the engine is checked against
-reference numbers. See ``docs/replay.md`` for the full list of operations and observations.
+A replay file's ``ops`` are run on a fresh perpetual (``venue: perpetual``, with a settable mark
+price) or perpetual + pool (``venue: amm``, with a settable index); ``observe`` reads any stored or
+computed value. :func:`events_to_ops` turns a run's event log into the same operations, and
+:func:`compare_ledger` checks a replayed ledger against the run's final accounts. See
+``docs/replay.md`` for every operation and observation.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
-import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from typing import Any
 
-import numpy as np
+import pandas as pd
 import yaml
 
 from perpsim.engine.core.index import SettableOracle
+from perpsim.engine.core.replay import ReplayReport, Value, matches
 from perpsim.engine.venue import AccountView
 from perpsim.engine.venues.mcdex_v1.amm import AMMPool
 from perpsim.engine.venues.mcdex_v1.governance import (
@@ -99,67 +99,6 @@ AMM_FIELDS = (
 )
 ACCOUNT_FIELDS = (*AccountView.__dataclass_fields__.keys(), "share_balance")
 
-Value = float | int | str | bool | None
-
-
-@dataclass
-class ReplayReport:
-    """The outcome of one replay, as written to JSON."""
-
-    file: str
-    venue: str
-    observations: list[dict[str, Any]] = field(default_factory=list)
-    results: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing failed (no unexpected rejection, every expectation met)."""
-        return not self.failures
-
-    def to_json(self) -> str:
-        """The report as pretty JSON (non-finite numbers become strings)."""
-        doc = {"ok": self.ok, **asdict(self)}
-        return json.dumps(_jsonable(doc), indent=2)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else str(v)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-def load_replay_file(path: str | Path) -> dict[str, Any]:
-    """Read a replay file (YAML or JSON).
-
-    Raises:
-        ConfigError: unreadable, not YAML/JSON, or not a mapping with an ``ops`` list.
-    """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read replay file: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{p}: not valid YAML/JSON{where}: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{p}: a replay file must be a mapping with an 'ops' list")
-    return doc
-
 
 class Replay:
     """Runs replay operations against a fresh perpetual (and pool, when the file uses one).
@@ -177,7 +116,15 @@ class Replay:
     def __init__(self, doc: Mapping[str, Any], source: str = "<replay>") -> None:
         self.source = source
         problems: list[str] = []
-        allowed_top = {"ops", "governance", "venue", "check_invariants", "description", "name"}
+        allowed_top = {
+            "ops",
+            "governance",
+            "venue",
+            "kind",
+            "check_invariants",
+            "description",
+            "name",
+        }
         for key in doc:
             if key not in allowed_top:
                 problems.append(f"{key}: unknown top-level key (allowed: {sorted(allowed_top)})")
@@ -447,7 +394,7 @@ class Replay:
         abs_tol = float(op.get("abs_tol", 1e-9))
         for name, want in expect.items():
             got = values.get(name) if name in values else self._safe_value(name)
-            if not _matches(got, want, rel, abs_tol):
+            if not matches(got, want, rel, abs_tol):
                 report.failures.append(
                     {
                         "index": i,
@@ -534,30 +481,6 @@ class Replay:
         }
         return simple[fld]()
 
-
-def _matches(got: Any, want: Any, rel: float, abs_tol: float) -> bool:
-    if isinstance(want, bool) or isinstance(got, bool):
-        return bool(got) == bool(want) if isinstance(got, bool) == isinstance(want, bool) else False
-    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
-        return math.isclose(float(got), float(want), rel_tol=rel, abs_tol=abs_tol)
-    return bool(got == want)
-
-
-def run_replay_file(path: str | Path) -> ReplayReport:
-    """Load and run one replay file.
-
-    Raises:
-        ConfigError: the file is unreadable or malformed.
-    """
-    doc = load_replay_file(path)
-    return Replay(doc, source=str(path)).run()
-
-
-__all__: Sequence[str] = ("Replay", "ReplayReport", "load_replay_file", "run_replay_file")
-
-
-# --------------------------------------------------------------------------------------------
-# Rebuilding a run's ledger from its event log
 
 #: Account fields compared between a run's final ledger and its replay.
 LEDGER_FIELDS = (
@@ -649,49 +572,27 @@ def events_to_ops(events: Any) -> list[dict[str, Any]]:
     return ops
 
 
-def _read_table(run_dir: Path, name: str) -> Any:
-    import pandas as pd
+def run_replay_doc(venue_section: Mapping[str, Any], events: pd.DataFrame) -> dict[str, Any]:
+    """The replay document (governance + ops) that rebuilds a run's ledger.
 
-    pq, csv = run_dir / f"{name}.parquet", run_dir / f"{name}.csv"
-    if pq.exists():
-        return pd.read_parquet(pq)
-    if csv.exists():
-        df = pd.read_csv(csv, keep_default_na=True)
-        if "time" in df:
-            df["time"] = pd.to_datetime(df["time"], utc=True)
-        return df
-    raise ConfigError(f"{run_dir}: no {name}.parquet or {name}.csv (is this a run folder?)")
-
-
-def run_dir_replay_doc(run_dir: Path) -> dict[str, Any]:
-    """The replay document (governance + ops) that rebuilds a run folder's ledger."""
-    manifest_path = run_dir / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{manifest_path}: cannot read the run's manifest: {exc}") from None
-    gov = dict(manifest.get("resolved_scenario", {}).get("governance") or {})
-    events = _read_table(run_dir, "events")
+    Args:
+        venue_section: the run's resolved ``venue:`` section (from its manifest).
+        events: the run's event log.
+    """
     return {
-        "name": f"ledger of {manifest.get('scenario', run_dir.name)}",
         "venue": "amm",
-        "governance": gov,
+        "governance": dict(venue_section.get("governance") or {}),
         "ops": events_to_ops(events),
     }
 
 
-def replay_run_dir(run_dir: str | Path) -> tuple[ReplayReport, dict[str, Any]]:
-    """Replay a run folder's event log and compare the rebuilt ledger with the run's.
+def compare_ledger(replay: Replay, accounts: pd.DataFrame) -> dict[str, Any]:
+    """Compare a replayed ledger with a run's final accounts.
 
     Returns:
-        The replay report and the ledger comparison: ``accounts`` compared, ``mismatches``
-        (account, field, run value, replayed value) and ``max_abs_diff``.
+        ``accounts`` compared, ``mismatches`` (account, field, run value, replayed value),
+        ``max_abs_diff``, and the replayed funds and social loss per contract.
     """
-    path = Path(run_dir)
-    doc = run_dir_replay_doc(path)
-    replay = Replay(doc, source=str(path))
-    report = replay.run()
-    accounts = _read_table(path, "accounts")
     perp = replay.perp
     mismatches: list[dict[str, Any]] = []
     max_diff = 0.0
@@ -719,7 +620,7 @@ def replay_run_dir(run_dir: str | Path) -> tuple[ReplayReport, dict[str, Any]]:
     extra = set(perp.accounts.names) - set(accounts["account"])
     for name in sorted(extra):
         mismatches.append({"account": name, "field": "*", "run": None, "replay": "exists"})
-    ledger = {
+    return {
         "accounts": len(accounts),
         "mismatches": mismatches,
         "max_abs_diff": max_diff,
@@ -728,8 +629,3 @@ def replay_run_dir(run_dir: str | Path) -> tuple[ReplayReport, dict[str, Any]]:
         "social_loss_per_contract_long": perp.social_loss_per_contract_long,
         "social_loss_per_contract_short": perp.social_loss_per_contract_short,
     }
-    if mismatches:
-        report.failures.append(
-            {"index": -1, "op": "ledger", "failure": f"{len(mismatches)} ledger mismatches"}
-        )
-    return report, ledger

@@ -78,6 +78,8 @@ class VenueSpec:
         build: makes a ready venue (funds seeded, pool created) from a validated config.
         columns: its own time-series columns, prefixed with its kind, after the common ones.
         governance_keys: the keys ``set_governance`` events may change.
+        governance_defaults: every governance key with its default, in the design's order
+            (what a scenario that sets nothing gets; shown in reports).
         replay: how ``perpsim replay`` runs its operations (None: not replayable).
         figures: its own figures, as data the plotting layer draws.
         experimental: not yet checked against the design's reference cases.
@@ -89,6 +91,7 @@ class VenueSpec:
     build: Callable[[Any, VenueContext], Venue]
     columns: tuple[str, ...]
     governance_keys: tuple[str, ...]
+    governance_defaults: Mapping[str, Any] = field(default_factory=dict)
     replay: ReplaySpec | None = None
     figures: tuple[FigureSpec, ...] = field(default=())
     experimental: bool = False

@@ -8,7 +8,6 @@ column the run did not record is left out (a run folder of an older version stil
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -17,9 +16,6 @@ from matplotlib.figure import Figure
 
 from perpsim.engine.core.figures import FigureSpec, PanelSpec
 from perpsim.engine.registry import UnknownVenueError, venue_spec
-
-# TODO(registry): drop this import once VenueSpec carries its governance defaults.
-from perpsim.engine.venues.mcdex_v1.governance import AMMGovernance, PerpetualGovernance
 from perpsim.errors import ConfigError
 from perpsim.plots.files import FloatArray
 from perpsim.plots.info import FigureInfo
@@ -45,12 +41,13 @@ def venue_figures(kind: str) -> tuple[FigureSpec, ...]:
 def governance_defaults(kind: str) -> dict[str, Any]:
     """Every governance key of the design ``kind`` with its default, in the design's order.
 
-    A design without defaults known here gives an empty mapping: the tables and bands that
-    need a default then show only what the scenario set.
+    An unknown design gives an empty mapping: the tables and bands that need a default then
+    show only what the scenario set.
     """
-    if kind != "mcdex_v1":
+    try:
+        return dict(venue_spec(kind).governance_defaults)
+    except UnknownVenueError:
         return {}
-    return {**dataclasses.asdict(PerpetualGovernance()), **dataclasses.asdict(AMMGovernance())}
 
 
 def figure_info(spec: FigureSpec) -> FigureInfo:

@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from types import MappingProxyType
+
 from perpsim.engine.registry import ReplaySpec, VenueContext, VenueSpec
 from perpsim.engine.venues.mcdex_v1.amm import AMMPool, FundingState
 from perpsim.engine.venues.mcdex_v1.config import MCDEXV1Config
@@ -81,6 +84,9 @@ SPEC = VenueSpec(
     build=build,
     columns=MCDEX_V1_COLUMNS,
     governance_keys=GOVERNANCE_KEYS,
+    governance_defaults=MappingProxyType(
+        {**dataclasses.asdict(PerpetualGovernance()), **dataclasses.asdict(AMMGovernance())}
+    ),
     replay=ReplaySpec(
         session=Replay,
         run_doc=run_replay_doc,

@@ -11,7 +11,7 @@ import numpy as np
 import pydantic
 import pytest
 
-from perpsim.engine.governance import AMMGovernance, PerpetualGovernance
+from perpsim.engine.venues.mcdex_v1.governance import AMMGovernance, PerpetualGovernance
 from perpsim.errors import ConfigError
 from perpsim.scenario import (
     SCENARIO_DIR,

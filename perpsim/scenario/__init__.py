@@ -22,9 +22,8 @@ Loading a file goes through four steps, each of which reports its problems as
    against the schema (unknown keys are errors with "did you mean"); list elements are addressed
    by index (``agents.0.count``) or, for ``agents``, by population name (``agents.noise.count``).
 4. **validation** (:func:`scenario_from_raw`): the pydantic models below, plus the engine's own
-   governance validation (:class:`~perpsim.engine.governance.PerpetualGovernance`,
-   :class:`~perpsim.engine.governance.AMMGovernance`) for the base rates and for every
-   ``set_governance`` event applied in time order.
+   governance validation (MCDEX v1's ``PerpetualGovernance`` and ``AMMGovernance``) for the base
+   rates and for every ``set_governance`` event applied in time order.
 
 Times inside a run (event times, outage starts, a whale's schedule, ...) are integer seconds from
 ``clock.start``; they may also be written as durations (``"6h"``) or as ISO 8601 times
@@ -41,15 +40,14 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -64,7 +62,7 @@ from pydantic import (
     model_validator,
 )
 
-from perpsim.engine.governance import (
+from perpsim.engine.venues.mcdex_v1.governance import (
     GOVERNANCE_KEYS,
     PERPETUAL_GOVERNANCE_KEYS,
     SOCIAL_LOSS_SIDES,
@@ -84,6 +82,16 @@ from perpsim.oracle.config import (
 )
 from perpsim.oracle.data import format_time
 from perpsim.oracle.paths import load_path_data
+from perpsim.scenario.yaml import (
+    Origin,
+    PathElem,
+    YDict,
+    YList,
+    copy_tree,
+    origin_for,
+    parse_yaml,
+    read_text_file,
+)
 
 __all__ = [
     "SCENARIO_DIR",
@@ -143,7 +151,7 @@ __all__ = [
 ]
 
 #: The folder of the scenarios shipped with perpsim.
-SCENARIO_DIR: Final[Path] = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO_DIR: Final[Path] = Path(__file__).resolve().parents[2] / "scenarios"
 
 #: Populations of a scenario are limited to this many agents each (a guard against typos).
 MAX_POPULATION_COUNT: Final = 1_000_000
@@ -170,23 +178,6 @@ class _Missing:
 
 
 _MISSING: Final = _Missing()
-
-PathElem: TypeAlias = str | int
-
-
-@dataclasses.dataclass(frozen=True)
-class Origin:
-    """Where a value was written.
-
-    Attributes:
-        source: How to name the source in messages (a file as given, or ``--set KEY=VALUE``).
-        line: 1-based line number, if known.
-        path: The file, if the value came from a file (used to resolve relative paths).
-    """
-
-    source: str
-    line: int | None = None
-    path: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,138 +303,15 @@ def _config_error(lines: Sequence[str]) -> ConfigError:
 # ---------------------------------------------------------------------------------------------
 
 
-class _YDict(dict[str, Any]):
-    """A mapping read from YAML that remembers where each of its keys was written."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.origins: dict[str, Origin] = {}
-
-
-class _YList(list[Any]):
-    """A list read from YAML that remembers where each of its items was written."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.origins: list[Origin | None] = [None] * len(self)
-
-
-# YAML 1.2 floats: unlike YAML 1.1 (PyYAML's default) this reads 1e-3 and 1.0e3 as numbers.
-_FLOAT_RE = re.compile(
-    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-    |[-+]?(?:[0-9][0-9_]*)[eE][-+]?[0-9]+
-    |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-    |[-+]?\.(?:inf|Inf|INF)
-    |\.(?:nan|NaN|NAN))$""",
-    re.VERBOSE,
-)
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with positions, duplicate-key detection and YAML 1.2 floats.
-
-    Timestamps are not converted: times stay text and are read by the schema.
-    """
-
-    def __init__(self, stream: str, origin: Origin) -> None:
-        super().__init__(stream)
-        self.origin = origin
-
-    def here(self, node: yaml.Node) -> Origin:
-        """The origin of ``node``."""
-        return dataclasses.replace(self.origin, line=node.start_mark.line + 1)
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[_YDict]:
-    data = _YDict()
-    yield data
-    first_seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if key in first_seen:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"found duplicate key {key!r} (first defined on line {first_seen[key]})",
-                key_node.start_mark,
-            )
-        first_seen[key] = line
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str):
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"found a key that is not a string: {key!r} (quote it to use it as a name)",
-                key_node.start_mark,
-            )
-        data[key] = loader.construct_object(value_node, deep=False)
-        data.origins[key] = loader.here(key_node)
-
-
-def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Iterator[_YList]:
-    data = _YList()
-    yield data
-    for child in node.value:
-        data.append(loader.construct_object(child, deep=False))
-        data.origins.append(loader.here(child))
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
-
-
-def _yaml_error(source: str, exc: yaml.YAMLError) -> ConfigError:
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown line)"
-        problem = exc.problem or "invalid YAML"
-        context = f" ({exc.context})" if exc.context and exc.problem else ""
-        return ConfigError(f"{source}: {where}: invalid YAML: {problem}{context}")
-    return ConfigError(f"{source}: invalid YAML: {exc}")
-
-
-def _parse_yaml(text: str, origin: Origin) -> Any:
-    loader = _Loader(text, origin)
-    try:
-        return loader.get_single_data()
-    except yaml.YAMLError as exc:
-        raise _yaml_error(origin.source, exc) from None
-    except RecursionError:
-        raise ConfigError(f"{origin.source}: invalid YAML: nested too deeply") from None
-    finally:
-        loader.dispose()
-
-
-def _read_yaml_file(path: Path, source: str) -> _YDict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{source}: is a directory, not a scenario file") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{source}: not a UTF-8 text file ({exc.reason})") from None
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read the file ({exc.strerror})") from None
-    data = _parse_yaml(text, Origin(source, None, path))
+def _read_yaml_file(path: Path, source: str) -> YDict:
+    text = read_text_file(path, source, "scenario file")
+    data = parse_yaml(text, Origin(source, None, path))
     if data is None:
         raise ConfigError(
             f"{source}: (top level): the file is empty (allowed: a mapping with at least"
             " name, clock and price_path)"
         )
-    if not isinstance(data, _YDict):
+    if not isinstance(data, YDict):
         raise ConfigError(
             f"{source}: (top level): a scenario must be a mapping of keys"
             f" (got {_kind_of(data)} {_show(data)}; line 1)"
@@ -457,41 +325,6 @@ def _kind_of(value: Any) -> str:
     if isinstance(value, str):
         return "a text"
     return f"a {type(value).__name__}"
-
-
-def _copy(value: Any) -> Any:
-    """Deep copy of a raw tree, keeping the origins."""
-    if isinstance(value, Mapping):
-        out = _YDict()
-        for key, item in value.items():
-            out[key] = _copy(item)
-        if isinstance(value, _YDict):
-            out.origins.update(value.origins)
-        return out
-    if isinstance(value, list | tuple):
-        seq = _YList(_copy(v) for v in value)
-        if isinstance(value, _YList):
-            seq.origins = list(value.origins)
-        return seq
-    return value
-
-
-def _origin_for(raw: Any, path: Sequence[PathElem]) -> Origin | None:
-    """The origin of the deepest entry of ``raw`` found along ``path``."""
-    node = raw
-    origin: Origin | None = None
-    for elem in path:
-        if isinstance(node, Mapping) and isinstance(elem, str) and elem in node:
-            if isinstance(node, _YDict):
-                origin = node.origins.get(elem, origin)
-            node = node[elem]
-        elif isinstance(node, list) and isinstance(elem, int) and 0 <= elem < len(node):
-            if isinstance(node, _YList) and elem < len(node.origins):
-                origin = node.origins[elem] or origin
-            node = node[elem]
-        else:
-            break
-    return origin
 
 
 def _display(path: Path) -> str:
@@ -533,37 +366,37 @@ def _merge(base: Any, over: Any, path: tuple[PathElem, ...]) -> Any:
     if isinstance(base, Mapping) and isinstance(over, Mapping):
         for disc in _DISCRIMINATOR_KEYS:
             if disc in base and disc in over and base[disc] != over[disc]:
-                return _copy(over)
-        result: _YDict = _copy(base)
+                return copy_tree(over)
+        result: YDict = copy_tree(base)
         _drop_exclusive(result, over.keys(), path)
         for key, value in over.items():
             result[key] = (
-                _merge(result[key], value, (*path, key)) if key in result else _copy(value)
+                _merge(result[key], value, (*path, key)) if key in result else copy_tree(value)
             )
-            if isinstance(over, _YDict) and key in over.origins:
+            if isinstance(over, YDict) and key in over.origins:
                 result.origins[key] = over.origins[key]
         return result
     if path == ("agents",) and isinstance(base, list) and isinstance(over, list):
         return _merge_populations(base, over)
-    return _copy(over)
+    return copy_tree(over)
 
 
-def _merge_populations(base: list[Any], over: list[Any]) -> _YList:
-    result: _YList = _copy(base)
+def _merge_populations(base: list[Any], over: list[Any]) -> YList:
+    result: YList = copy_tree(base)
     by_name = {
         item["name"]: i
         for i, item in enumerate(result)
         if isinstance(item, Mapping) and isinstance(item.get("name"), str)
     }
     for j, item in enumerate(over):
-        origin = over.origins[j] if isinstance(over, _YList) else None
+        origin = over.origins[j] if isinstance(over, YList) else None
         name = item.get("name") if isinstance(item, Mapping) else None
         if isinstance(name, str) and name in by_name:
             i = by_name[name]
             result[i] = _merge(result[i], item, ("agents", name))
             result.origins[i] = origin
         else:
-            result.append(_copy(item))
+            result.append(copy_tree(item))
             result.origins.append(origin)
     return result
 
@@ -580,7 +413,7 @@ def _resolve_extends(child: Path, target: str) -> Path | None:
     return None
 
 
-def _load_with_extends(path: Path, source: str, chain: tuple[Path, ...]) -> _YDict:
+def _load_with_extends(path: Path, source: str, chain: tuple[Path, ...]) -> YDict:
     data = _read_yaml_file(path, source)
     if "extends" not in data:
         return data
@@ -611,7 +444,7 @@ def _load_with_extends(path: Path, source: str, chain: tuple[Path, ...]) -> _YDi
         raise _config_error(
             [f"{source}: extends: {line}" for line in str(exc).splitlines()]
         ) from None
-    merged: _YDict = _merge(base, data, ())
+    merged: YDict = _merge(base, data, ())
     return merged
 
 
@@ -2339,7 +2172,7 @@ def _all_models(members: Sequence[Any]) -> list[Any]:
     return models
 
 
-def _set_in(raw: _YDict, key_text: str, value_text: str, origin: Origin) -> None:
+def _set_in(raw: YDict, key_text: str, value_text: str, origin: Origin) -> None:
     parts = key_text.split(".")
     if not key_text or any(not p.strip() for p in parts):
         raise _OverrideError(
@@ -2381,7 +2214,7 @@ def _set_in(raw: _YDict, key_text: str, value_text: str, origin: Origin) -> None
             walked.append(index)
             if last:
                 node[index] = _value_at(value_text, typing.get_args(base)[0], origin, here)
-                if isinstance(node, _YList):
+                if isinstance(node, YList):
                     node.origins[index] = origin
                 return
             node = node[index]
@@ -2427,12 +2260,12 @@ def _set_in(raw: _YDict, key_text: str, value_text: str, origin: Origin) -> None
         if last:
             _drop_exclusive(node, [part], walked)
             node[part] = _value_at(value_text, child_tp, origin, here)
-            if isinstance(node, _YDict):
+            if isinstance(node, YDict):
                 node.origins[part] = origin
             return
         if node.get(part) is None:
-            node[part] = _YDict()
-            if isinstance(node, _YDict):
+            node[part] = YDict()
+            if isinstance(node, YDict):
                 node.origins[part] = origin
         node = node[part]
         tp = child_tp
@@ -2489,7 +2322,7 @@ def _value_at(text: str, tp: Any, origin: Origin, path: Sequence[PathElem]) -> A
     if not text.strip():
         return None
     try:
-        return _parse_yaml(text, origin)
+        return parse_yaml(text, origin)
     except ConfigError as exc:
         detail = str(exc).split("invalid YAML: ", 1)[-1]
         raise _OverrideError(
@@ -2518,7 +2351,7 @@ def apply_overrides(
         ConfigError: A key does not exist in the schema (with "did you mean"), an index is out of
             range, or a value is not valid YAML; one line per problem.
     """
-    result: _YDict = _copy(raw)
+    result: YDict = copy_tree(raw)
     lines: list[str] = []
     for item in overrides:
         origin = Origin(f"--set {item}")
@@ -2598,11 +2431,11 @@ def _resolve_data_paths(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     price_path = raw.get("price_path")
     if not isinstance(price_path, Mapping) or not isinstance(price_path.get("file"), str):
         return raw
-    origin = price_path.origins.get("file") if isinstance(price_path, _YDict) else None
+    origin = price_path.origins.get("file") if isinstance(price_path, YDict) else None
     file = Path(price_path["file"])
     if file.is_absolute() or origin is None or origin.path is None:
         return raw
-    out: _YDict = _copy(raw)
+    out: YDict = copy_tree(raw)
     out["price_path"]["file"] = str((origin.path.parent / file).resolve())
     return out
 
@@ -2617,7 +2450,7 @@ def _with_origin(
     likely the one the user just changed.
     """
     candidates = [problem.path, *problem.related]
-    origins = [_origin_for(raw, path) for path in candidates]
+    origins = [origin_for(raw, path) for path in candidates]
     ranks = [_origin_rank(origin, source) for origin in origins]
     best = max(range(len(candidates)), key=lambda i: (ranks[i], -i))
     if best == 0:

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from perpsim.engine.core.accounting import (
     INVARIANT_RTOL,
@@ -37,6 +37,7 @@ from perpsim.engine.core.accounting import (
     negative_balances_problem,
 )
 from perpsim.engine.core.accounts import FLAT_ACCOUNT, AccountState, AccountStore, IntArray, Side
+from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.events import EventEmitter
 from perpsim.engine.core.index import IndexOracle
 from perpsim.engine.core.numbers import (
@@ -82,13 +83,7 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-class Frozen(BaseModel):
-    """Immutable, strict configuration (unknown keys are errors)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CPMMGovernance(Frozen):
+class CPMMGovernance(FrozenModel):
     """The design's rates and lots."""
 
     initial_margin_rate: float = Field(0.10, gt=0.0, lt=1.0)
@@ -113,19 +108,39 @@ class CPMMGovernance(Frozen):
         return self
 
 
-class CPMMPool(Frozen):
+class CPMMPool(FrozenModel):
     """The pool at the start: ``initial_liquidity`` collateral from the creator."""
 
     initial_liquidity: float = Field(1_000_000.0, gt=0.0)
 
 
-class CPMMConfig(Frozen):
+def changed_governance(governance: CPMMGovernance, key: str, value: Any) -> CPMMGovernance:
+    """``governance`` with ``key`` set to ``value``, validated.
+
+    Raises:
+        GovernanceError: an unknown key, or a value the rules refuse.
+    """
+    try:
+        return CPMMGovernance.model_validate({**governance.model_dump(), key: value})
+    except ValidationError as exc:
+        raise GovernanceError(f"governance {key}={value!r} rejected: {exc}") from None
+
+
+class CPMMConfig(FrozenModel):
     """The scenario's ``venue:`` section for ``kind: cpmm_test``."""
+
+    governance_keys: ClassVar[tuple[str, ...]] = tuple(CPMMGovernance.model_fields)
 
     kind: Literal["cpmm_test"] = KIND
     governance: CPMMGovernance = CPMMGovernance()
     pool: CPMMPool = CPMMPool()
     insurance_fund: float = Field(100_000.0, ge=0.0)
+
+    def with_governance(self, key: str, value: float | str) -> Self:
+        """A copy with one governance key changed (validated as ``set_governance`` does)."""
+        return self.model_copy(
+            update={"governance": changed_governance(self.governance, key, value)}
+        )
 
 
 def _sign(side: Side) -> float:
@@ -232,10 +247,7 @@ class CPMMVenue(EventEmitter):
 
     def set_governance(self, key: str, value: Any) -> None:
         """Change one governance key; funding up to now accrues under the old rates."""
-        try:
-            new = CPMMGovernance.model_validate({**self.governance.model_dump(), key: value})
-        except ValidationError as exc:
-            raise GovernanceError(f"governance {key}={value!r} rejected: {exc}") from None
+        new = changed_governance(self.governance, key, value)
         self._accrue()
         self.governance = new
         self._refresh(self._rate_index)
@@ -846,6 +858,7 @@ SPEC = VenueSpec(
     config_model=CPMMConfig,
     build=build,
     columns=COLUMNS,
-    governance_keys=tuple(CPMMGovernance.model_fields),
+    governance_keys=CPMMConfig.governance_keys,
+    governance_defaults=CPMMGovernance().model_dump(),
     experimental=True,
 )

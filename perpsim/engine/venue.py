@@ -313,14 +313,28 @@ class Venue(Protocol):
 
     @property
     def event_sink(self) -> EventSink | None:
-        """Where every state-changing operation is reported."""
+        """Where every state-changing operation is reported, one flat record each.
+
+        The model, the metrics and the account table read these kinds and fields, which every
+        design must emit (others are free): ``deposit`` / ``withdraw`` / ``settle`` with
+        ``account`` and ``amount`` (collateral); ``buy`` / ``sell`` / ``trade`` with ``account``
+        and ``amount`` (contracts); ``liquidate`` with ``account`` (the trader),
+        ``counterparty`` (the liquidator), ``amount``, ``price``, ``loss``,
+        ``insurance_fund_paid`` and ``social_loss``. Each record's ``kind`` and ``time`` are set
+        by the sink's caller (:class:`~perpsim.engine.core.events.EventEmitter`).
+        """
         ...
 
     @event_sink.setter
     def event_sink(self, sink: EventSink | None) -> None: ...
 
     def funds(self) -> Mapping[str, float]:
-        """The loss-absorbing funds by name (``insurance_fund``, ``default_fund``, ...)."""
+        """The loss-absorbing funds by name, ``insurance_fund`` always among them.
+
+        Other names are the design's (``default_fund``, ``lp_capital``, ...). A fund may sit
+        inside an account (MCDEX v1's ``lp_capital`` is the pool's own margin account), so the
+        funds are not to be added to :meth:`account_records` values.
+        """
         ...
 
     def bad_debt(self) -> float:

@@ -24,6 +24,7 @@ from perpsim.scenario import (
     UniformDist,
     WhalePopulation,
     apply_overrides,
+    apply_typed_overrides,
     list_scenarios_command,
     load_raw_scenario,
     load_scenario,
@@ -180,12 +181,12 @@ def test_every_problem_is_reported_one_per_line(write: Callable[[str, str], Path
     path = write(
         "many.yaml",
         MINIMAL
-        + "seed: -1\ninsurance_fund: .nan\noutput:\n  format: xml\nagents:\n"
+        + "seed: -1\nvenue:\n  insurance_fund: .nan\noutput:\n  format: xml\nagents:\n"
         + "  - name: a\n    type: noise_trader\n    count: -2\n",
     )
     lines = error_of(path).splitlines()
     keys = [line.split(": ")[1] for line in lines]
-    assert keys == ["seed", "insurance_fund", "agents.0.count", "output.format"]
+    assert keys == ["seed", "venue.insurance_fund", "agents.0.count", "output.format"]
     assert all(line.startswith(f"{path}: ") for line in lines)
 
 
@@ -207,11 +208,13 @@ def test_inherited_value_names_the_file_it_came_from(write: Callable[[str, str],
 def test_cross_field_governance_error_names_the_key_set_here(
     write: Callable[[str, str], Path],
 ) -> None:
-    write("parent.yaml", MINIMAL + "governance:\n  maintenance_margin_rate: 0.05\n")
-    child = write("child.yaml", "extends: parent.yaml\ngovernance:\n  initial_margin_rate: 0.04\n")
+    write("parent.yaml", MINIMAL + "venue:\n  governance:\n    maintenance_margin_rate: 0.05\n")
+    child = write(
+        "child.yaml", "extends: parent.yaml\nvenue:\n  governance:\n    initial_margin_rate: 0.04\n"
+    )
     message = error_of(child)
-    assert f"{child}: governance.initial_margin_rate: margin rates" in message
-    assert "involves governance.maintenance_margin_rate" in message
+    assert f"{child}: venue.governance.initial_margin_rate: margin rates" in message
+    assert "involves venue.governance.maintenance_margin_rate" in message
 
 
 def test_error_under_agents_names_the_population(write: Callable[[str, str], Path]) -> None:
@@ -257,13 +260,13 @@ def test_exponent_floats_and_times_are_read_as_intended(write: Callable[[str, st
     path = write(
         "f.yaml",
         MINIMAL.replace('"2024-01-01T00:00:00Z"', "2024-01-01T00:00:00Z")
-        + "governance:\n  lot_size: 1e-3\n  trading_lot_size: 1.0e-2\n",
+        + "venue:\n  governance:\n    lot_size: 1e-3\n    trading_lot_size: 1.0e-2\n",
     )
     raw = load_raw_scenario(path)
-    assert raw["governance"]["lot_size"] == 0.001
+    assert raw["venue"]["governance"]["lot_size"] == 0.001
     assert raw["clock"]["start"] == "2024-01-01T00:00:00Z"  # no implicit datetime
     scenario = load_scenario(path)
-    assert scenario.perpetual_governance().trading_lot_size == 0.01
+    assert scenario.venue.perpetual_governance.trading_lot_size == 0.01
     assert scenario.clock.start == 1_704_067_200
 
 
@@ -292,9 +295,10 @@ def test_extends_merges_mappings_replaces_lists_and_merges_agents_by_name(
         "parent.yaml",
         MINIMAL
         + """\
-governance:
-  initial_margin_rate: 0.2
-  pool_fee_rate: 0.001
+venue:
+  governance:
+    initial_margin_rate: 0.2
+    pool_fee_rate: 0.001
 agents:
   - name: noise
     type: noise_trader
@@ -312,8 +316,9 @@ events:
         """\
 extends: parent.yaml
 name: child
-governance:
-  pool_fee_rate: 0.002
+venue:
+  governance:
+    pool_fee_rate: 0.002
 agents:
   - name: noise
     params: {leverage: 4}
@@ -325,7 +330,7 @@ events:
     )
     scenario = load_scenario(child)
     assert scenario.name == "child"
-    assert dict(scenario.governance) == {"initial_margin_rate": 0.2, "pool_fee_rate": 0.002}
+    assert dict(scenario.venue.governance) == {"initial_margin_rate": 0.2, "pool_fee_rate": 0.002}
     assert [p.name for p in scenario.agents] == ["noise", "keepers", "lps"]
     noise = scenario.population("noise")
     assert (noise.count, noise.params.size, noise.params.leverage) == (10, 3.0, 4.0)
@@ -370,11 +375,11 @@ def test_extends_setting_ticks_drops_the_inherited_duration(
 
 def test_extends_chain_and_shipped_bare_name(write: Callable[[str, str], Path]) -> None:
     write("a.yaml", "extends: baseline\nname: a\nseed: 1\n")
-    write("b.yaml", "extends: a.yaml\nname: b\ninsurance_fund: 7\n")
+    write("b.yaml", "extends: a.yaml\nname: b\nvenue:\n  insurance_fund: 7\n")
     c = write("c.yaml", "extends: b.yaml\nname: c\n")
     scenario = load_scenario(c)
     baseline = load_scenario("baseline")
-    assert (scenario.name, scenario.seed, scenario.insurance_fund) == ("c", 1, 7.0)
+    assert (scenario.name, scenario.seed, scenario.venue.insurance_fund) == ("c", 1, 7.0)
     assert scenario.agents == baseline.agents
 
 
@@ -403,7 +408,7 @@ def test_override_values_are_typed_yaml_scalars() -> None:
         raw,
         [
             "seed=7",
-            "insurance_fund=1e5",
+            "venue.insurance_fund=1e5",
             "output.keep_events=false",
             "output.format=csv",
             "agents.lps.params.drawdown_exit=null",
@@ -411,7 +416,7 @@ def test_override_values_are_typed_yaml_scalars() -> None:
         ],
     )
     assert out["seed"] == 7 and isinstance(out["seed"], int)
-    assert out["insurance_fund"] == 100_000.0
+    assert out["venue"]["insurance_fund"] == 100_000.0
     assert out["output"]["keep_events"] is False
     assert out["output"]["format"] == "csv"
     assert out["agents"][3]["params"]["drawdown_exit"] is None
@@ -456,7 +461,9 @@ def test_override_of_ticks_replaces_duration() -> None:
         ("agents.nois.count=5", "agents.nois: unknown population 'nois'; did you mean 'noise'?"),
         ("agents.noise.params.sise=5", "agents.noise.params.sise: unknown key 'sise'"),
         ("agents.9.count=1", "agents.9: index out of range (got 9; allowed: 0 to 5"),
-        ("governance.initial_margin=0.1", "did you mean 'initial_margin_rate'?"),
+        ("venue.governance.initial_margin=0.1", "did you mean 'initial_margin_rate'?"),
+        ("venue.kind.x=1", "venue.kind.x: venue.kind is a value"),
+        ("governance.lot_size=1", "governance: unknown key 'governance'"),
         ("price_path.sigmaa=1", "price_path.sigmaa: unknown key 'sigmaa'; did you mean 'sigma'?"),
         ("clock.start.year=1", "clock.start.year: clock.start is a value"),
         ("events.0.at=1h", "events.0: index out of range"),
@@ -478,9 +485,9 @@ def test_override_errors_are_all_reported() -> None:
 
 
 def test_overridden_value_is_validated_and_named() -> None:
-    message = error_of("baseline", ("governance.maintenance_margin_rate=0.2",))
-    assert message.startswith("baseline: governance.maintenance_margin_rate: margin rates")
-    assert "from --set governance.maintenance_margin_rate=0.2" in message
+    message = error_of("baseline", ("venue.governance.maintenance_margin_rate=0.2",))
+    assert message.startswith("baseline: venue.governance.maintenance_margin_rate: margin rates")
+    assert "from --set venue.governance.maintenance_margin_rate=0.2" in message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,15 +504,16 @@ def test_scenario_is_frozen() -> None:
     with pytest.raises(pydantic.ValidationError):
         scenario.agents[0].params.size = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
-        scenario.governance["initial_margin_rate"] = 0.5  # type: ignore[index]
+        scenario.venue.governance["initial_margin_rate"] = 0.5  # type: ignore[attr-defined]
     with pytest.raises(AttributeError):
         scenario.agents.append(scenario.agents[0])  # type: ignore[attr-defined]
 
 
 def test_governance_goes_through_the_engine() -> None:
     scenario = load_scenario("baseline")
-    perp = scenario.perpetual_governance()
-    amm = scenario.amm_governance()
+    perp = scenario.venue.perpetual_governance  # type: ignore[attr-defined]
+    amm = scenario.venue.amm_governance  # type: ignore[attr-defined]
+    assert perp is scenario.venue.perpetual_governance  # type: ignore[attr-defined]
     assert isinstance(perp, PerpetualGovernance) and isinstance(amm, AMMGovernance)
     assert (perp.lot_size, perp.trading_lot_size) == (0.001, 0.01)
     assert amm.update_index_prize == 5.0
@@ -528,11 +536,12 @@ events:
     )
     scenario = load_scenario(path)
     assert [e.at for e in scenario.timeline()] == [3600, 7200, 7200, 10800]
-    perp, amm = scenario.governance_at(7200)
+    venue = scenario.governance_at(7200)
+    perp, amm = venue.perpetual_governance, venue.amm_governance
     assert (perp.initial_margin_rate, perp.maintenance_margin_rate) == (0.2, 0.1)
     assert amm.pool_fee_rate == 0.001
-    perp, _ = scenario.governance_at(86_400)
-    assert perp.initial_margin_rate == 0.12
+    assert scenario.governance_at(86_400).perpetual_governance.initial_margin_rate == 0.12
+    assert scenario.venue.perpetual_governance.initial_margin_rate == 0.1  # type: ignore[attr-defined]
     assert isinstance(scenario.events[0], SetGovernanceEvent)
 
 
@@ -631,3 +640,23 @@ def test_bounded_distribution_satisfies_a_positive_parameter(
     )
     params = load_scenario(path).population("n").params
     assert params.size == NormalDist(dist="normal", mean=2, std=1, low=0.01)
+
+
+def test_typed_overrides_keep_python_values_and_check_keys() -> None:
+    raw = load_raw_scenario("baseline")
+    out = apply_typed_overrides(
+        raw, {"venue.governance.maintenance_margin_rate": 0.05, "agents.noise.count": 3}
+    )
+    assert out["venue"]["governance"]["maintenance_margin_rate"] == 0.05
+    scenario = scenario_from_raw(out)
+    assert scenario.venue.perpetual_governance.maintenance_margin_rate == 0.05  # type: ignore[attr-defined]
+    assert scenario.population("noise").count == 3
+    with pytest.raises(ConfigError, match="did you mean 'maintenance_margin_rate'"):
+        apply_typed_overrides(raw, {"venue.governance.maintenance_margin": 0.05})
+
+
+def test_flat_venue_keys_name_their_new_place(write: Callable[[str, str], Path]) -> None:
+    path = write("old.yaml", MINIMAL + "governance:\n  lot_size: 0.01\ndev_balance: 5\n")
+    lines = error_of(path).splitlines()
+    assert lines[0].startswith(f"{path}: governance: moved to venue.governance")
+    assert lines[1].startswith(f"{path}: dev_balance: moved to venue.dev_balance")

@@ -34,7 +34,6 @@ must fall within the run, ``[0, clock.ticks × clock.tick]``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 import sys
@@ -43,8 +42,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -52,24 +50,30 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
-    PlainSerializer,
     Strict,
     Tag,
     ValidationError,
     model_validator,
 )
 
-from perpsim.engine.venues.mcdex_v1.governance import (
-    GOVERNANCE_KEYS,
-    PERPETUAL_GOVERNANCE_KEYS,
-    SOCIAL_LOSS_SIDES,
-    AMMGovernance,
-    PerpetualGovernance,
-    split_governance,
+from perpsim.engine.core.config import (
+    MISSING,
+    FrozenModel,
+    NonNegativeReal,
+    PositiveReal,
+    Problem,
+    ProblemsError,
+    Real,
+    StrictBool,
+    StrictStr,
+    VenueSection,
+    did_you_mean,
+    problem_at,
+    unknown_name_message,
 )
+from perpsim.engine.registry import DEFAULT_KIND, venue_config_models, venue_spec
 from perpsim.errors import ConfigError, GovernanceError
 from perpsim.oracle.config import (
     BootstrapPath,
@@ -94,6 +98,7 @@ from perpsim.scenario.yaml import (
 )
 
 __all__ = [
+    "MOVED_TO_VENUE",
     "SCENARIO_DIR",
     "AdminParams",
     "AdminPopulation",
@@ -127,7 +132,6 @@ __all__ = [
     "Origin",
     "OutputConfig",
     "ParamValue",
-    "PoolConfig",
     "Population",
     "PriceShockEvent",
     "Problem",
@@ -136,9 +140,11 @@ __all__ = [
     "SetGovernanceEvent",
     "SettleWhen",
     "UniformDist",
+    "VenueConfig",
     "WhaleParams",
     "WhalePopulation",
     "apply_overrides",
+    "apply_typed_overrides",
     "did_you_mean",
     "list_scenarios_command",
     "load_raw_scenario",
@@ -170,53 +176,6 @@ MAX_TICKS: Final = 1_000_000_000
 # ---------------------------------------------------------------------------------------------
 
 
-class _Missing:
-    """Marker for "no value to show" in a :class:`Problem`."""
-
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING: Final = _Missing()
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario.
-
-    Attributes:
-        path: Key path of the offending value, e.g. ``("agents", 0, "params", "size")``.
-        message: What is wrong.
-        got: The offending value (``_MISSING`` if there is none to show).
-        allowed: What would be accepted, if that can be said briefly.
-        related: Other key paths involved (e.g. both margin rates of ``mm < im``).
-        context: A note that helps find the value (e.g. the name of the population).
-    """
-
-    path: tuple[PathElem, ...]
-    message: str
-    got: Any = _MISSING
-    allowed: str | None = None
-    related: tuple[tuple[PathElem, ...], ...] = ()
-    context: str | None = None
-
-
-class ProblemsError(ValueError):
-    """Raised inside validators to report problems at key paths relative to the validated value.
-
-    Pydantic wraps it in its ``ValidationError``; :func:`scenario_from_raw` unpacks it again so
-    that each problem names its own key path.
-    """
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__("; ".join(p.message for p in problems))
-        self.problems: tuple[Problem, ...] = tuple(problems)
-
-
-def _problem(path: Sequence[PathElem], message: str, **kwargs: Any) -> ProblemsError:
-    return ProblemsError([Problem(tuple(path), message, **kwargs)])
-
-
 def _render_path(path: Sequence[PathElem]) -> str:
     return ".".join(str(p) for p in path) if path else "(top level)"
 
@@ -242,40 +201,11 @@ def _show(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _normalise_name(word: str) -> str:
-    return word.lower().replace("_", "").replace("-", "").replace(" ", "")
-
-
-def did_you_mean(word: object, options: Iterable[str]) -> str | None:
-    """Returns the option closest to ``word``, or None if none is close.
-
-    Args:
-        word: What the user wrote.
-        options: The valid names.
-
-    Returns:
-        The best match (case, ``_`` and ``-`` are ignored first, then difflib's ratio ≥ 0.6).
-    """
-    opts = list(options)
-    text = str(word)
-    normalised = {_normalise_name(o): o for o in opts}
-    if _normalise_name(text) in normalised:
-        return normalised[_normalise_name(text)]
-    matches = difflib.get_close_matches(text, opts, n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
-def _unknown_name_message(what: str, word: object, options: Sequence[str]) -> str:
-    suggestion = did_you_mean(word, options)
-    hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-    return f"unknown {what} {str(word)!r}{hint}"
-
-
 def _format_problem(problem: Problem, source: str, origin: Origin | None) -> str:
     details: list[str] = []
     if problem.context:
         details.append(problem.context)
-    if problem.got is not _MISSING:
+    if problem.got is not MISSING:
         details.append(f"got {_show(problem.got)}")
     if problem.allowed:
         details.append(f"allowed: {problem.allowed}")
@@ -453,16 +383,7 @@ def _load_with_extends(path: Path, source: str, chain: tuple[Path, ...]) -> YDic
 # ---------------------------------------------------------------------------------------------
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-Real = Annotated[float, Strict()]
-PositiveReal = Annotated[float, Strict(), Field(gt=0)]
-NonNegativeReal = Annotated[float, Strict(), Field(ge=0)]
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_POPULATION_COUNT)]
-StrictBool = Annotated[bool, Strict()]
-StrictStr = Annotated[str, Strict()]
 
 _ABSOLUTE_TIME_RE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
 
@@ -542,7 +463,7 @@ _FRACTION = Interval(0.0, 1.0, low_closed=False)
 # ---------------------------------------------------------------------------------------------
 
 
-class _DistBase(_Frozen):
+class _DistBase(FrozenModel):
     def support(self) -> Interval:
         """The range of values :meth:`sample` can return."""
         raise NotImplementedError
@@ -562,7 +483,7 @@ class _DistBase(_Frozen):
 
 def _clip_bounds(low: float | None, high: float | None) -> None:
     if low is not None and high is not None and not low < high:
-        raise _problem(["high"], "must be greater than low", got=high, allowed=f"> {low}")
+        raise problem_at(["high"], "must be greater than low", got=high, allowed=f"> {low}")
 
 
 def _clipped(
@@ -597,7 +518,7 @@ class LognormalDist(_DistBase):
     @model_validator(mode="after")
     def _check(self) -> LognormalDist:
         if (self.mean is None) == (self.median is None):
-            raise _problem(
+            raise problem_at(
                 ["median" if self.median is not None else "mean"],
                 "give exactly one of mean or median",
                 allowed="mean: X or median: X",
@@ -702,14 +623,14 @@ class ChoiceDist(_DistBase):
     def _check(self) -> ChoiceDist:
         if self.weights is not None:
             if len(self.weights) != len(self.values):
-                raise _problem(
+                raise problem_at(
                     ["weights"],
                     "must have one weight per value",
                     got=len(self.weights),
                     allowed=f"{len(self.values)} weights",
                 )
             if sum(self.weights) <= 0:
-                raise _problem(["weights"], "must not all be zero", got=list(self.weights))
+                raise problem_at(["weights"], "must not all be zero", got=list(self.weights))
         return self
 
     def support(self) -> Interval:
@@ -768,7 +689,7 @@ def _in_range(interval: Interval) -> AfterValidator:
         if isinstance(value, _DistBase):
             support = value.support()
             if not interval.covers(support):
-                raise _problem(
+                raise problem_at(
                     [],
                     f"this {getattr(value, 'dist', 'distribution')} distribution can produce"
                     f" values outside the allowed range (its values are {support}; bound it"
@@ -776,7 +697,7 @@ def _in_range(interval: Interval) -> AfterValidator:
                     allowed=str(interval),
                 )
         elif not interval.contains(float(value)):
-            raise _problem([], f"must be {interval}", got=value, allowed=str(interval))
+            raise problem_at([], f"must be {interval}", got=value, allowed=str(interval))
         return value
 
     return AfterValidator(check)
@@ -837,7 +758,7 @@ def _check_top_up(value: Any) -> Any:
         return value
     if isinstance(value, int | float) and math.isfinite(value) and value >= 1:
         return float(value)
-    raise _problem(
+    raise problem_at(
         [],
         "must be false, true, or a margin threshold (a multiple of the maintenance margin)",
         got=value,
@@ -845,7 +766,7 @@ def _check_top_up(value: Any) -> Any:
     )
 
 
-class NoiseTraderParams(_Frozen):
+class NoiseTraderParams(FrozenModel):
     """Parameters of a noise trader (random arrivals, random side).
 
     Attributes:
@@ -876,7 +797,7 @@ def _both_numbers(*values: Any) -> bool:
     return all(isinstance(v, int | float) for v in values)
 
 
-class MomentumTraderParams(_Frozen):
+class MomentumTraderParams(FrozenModel):
     """Parameters of a momentum trader (follows the recent price trend).
 
     Attributes:
@@ -902,7 +823,7 @@ class MomentumTraderParams(_Frozen):
         if _both_numbers(self.max_size, self.size_per_signal) and (
             float(self.max_size) < float(self.size_per_signal)  # type: ignore[arg-type]
         ):
-            raise _problem(
+            raise problem_at(
                 ["max_size"],
                 "must be >= size_per_signal",
                 got=self.max_size,
@@ -911,7 +832,7 @@ class MomentumTraderParams(_Frozen):
         return self
 
 
-class ArbitrageurParams(_Frozen):
+class ArbitrageurParams(FrozenModel):
     """Parameters of an arbitrageur (trades the AMM price back to the index, harvests funding).
 
     Attributes:
@@ -934,7 +855,7 @@ class ArbitrageurParams(_Frozen):
 WhaleSide = Literal["long", "short", "random"]
 
 
-class WhaleParams(_Frozen):
+class WhaleParams(FrozenModel):
     """Parameters of a whale (rare, large, leveraged trades).
 
     Exactly one of ``schedule`` and ``arrival_rate`` must be given.
@@ -960,7 +881,7 @@ class WhaleParams(_Frozen):
     @model_validator(mode="after")
     def _check(self) -> WhaleParams:
         if (self.schedule is None) == (self.arrival_rate is None):
-            raise _problem(
+            raise problem_at(
                 ["schedule" if self.schedule is not None else "arrival_rate"],
                 "give exactly one of schedule (a list of times) or arrival_rate (per hour)",
                 allowed="schedule: [6h, 30h] or arrival_rate: 0.05",
@@ -968,7 +889,7 @@ class WhaleParams(_Frozen):
         return self
 
 
-class LiquidityProviderParams(_Frozen):
+class LiquidityProviderParams(FrozenModel):
     """Parameters of a liquidity provider of the AMM pool.
 
     Attributes:
@@ -992,7 +913,7 @@ class LiquidityProviderParams(_Frozen):
 LiquidationUnwind = Literal["immediate", "twap", "hold"]
 
 
-class LiquidatorParams(_Frozen):
+class LiquidatorParams(FrozenModel):
     """Parameters of a liquidator (takes over unsafe positions, then unwinds them).
 
     Attributes:
@@ -1011,7 +932,7 @@ class LiquidatorParams(_Frozen):
     unwind_horizon: DurationParam = 3_600
 
 
-class KeeperParams(_Frozen):
+class KeeperParams(FrozenModel):
     """Parameters of a keeper (calls ``update_index`` for the prize, which also runs funding).
 
     Attributes:
@@ -1023,7 +944,7 @@ class KeeperParams(_Frozen):
     gas_cost: NonNegativeParam = 5.0
 
 
-class SettleWhen(_Frozen):
+class SettleWhen(FrozenModel):
     """Conditions under which the admin begins global settlement (any one suffices).
 
     Attributes:
@@ -1036,7 +957,7 @@ class SettleWhen(_Frozen):
     bad_debt_above: NonNegativeReal | None = None
 
 
-class AdminParams(_Frozen):
+class AdminParams(FrozenModel):
     """Parameters of the admin (the only one who can begin global settlement).
 
     Attributes:
@@ -1058,7 +979,7 @@ PopulationName = Annotated[
 ]
 
 
-class _PopulationBase(_Frozen):
+class _PopulationBase(FrozenModel):
     """Fields shared by every population.
 
     Attributes:
@@ -1150,21 +1071,21 @@ def _check_governance_value(value: Any) -> Any:
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _problem(
+        raise problem_at(
             [],
             "must be a number (or, for social_loss_side, a name)",
             got=value,
             allowed="a finite number",
         )
     if not math.isfinite(value):
-        raise _problem([], "must be a finite number", got=value, allowed="a finite number")
+        raise problem_at([], "must be a finite number", got=value, allowed="a finite number")
     return float(value)
 
 
 GovernanceValue = Annotated[float | str, BeforeValidator(_check_governance_value)]
 
 
-class _EventBase(_Frozen):
+class _EventBase(FrozenModel):
     """Fields shared by every event.
 
     Attributes:
@@ -1178,33 +1099,13 @@ class SetGovernanceEvent(_EventBase):
     """Change one governance rate (validated by the engine against the rates in force).
 
     Attributes:
-        key: A governance key (see ``governance``).
+        key: A governance key of the scenario's venue (see ``venue.governance``).
         value: The new value.
     """
 
     kind: Literal["set_governance"]
     key: StrictStr
     value: GovernanceValue
-
-    @model_validator(mode="after")
-    def _check(self) -> SetGovernanceEvent:
-        if self.key not in GOVERNANCE_KEYS:
-            raise _problem(
-                ["key"],
-                _unknown_name_message("governance key", self.key, GOVERNANCE_KEYS),
-                got=self.key,
-                allowed=", ".join(GOVERNANCE_KEYS),
-            )
-        if self.key == "social_loss_side" and self.value not in SOCIAL_LOSS_SIDES:
-            raise _problem(
-                ["value"],
-                "social_loss_side must be one of " + ", ".join(SOCIAL_LOSS_SIDES),
-                got=self.value,
-                allowed=", ".join(SOCIAL_LOSS_SIDES),
-            )
-        if self.key != "social_loss_side" and isinstance(self.value, str):
-            raise _problem(["value"], f"{self.key} must be a number", got=self.value)
-        return self
 
 
 class OracleOutageEvent(_EventBase):
@@ -1272,7 +1173,7 @@ class OracleManipulationEvent(_EventBase):
     @model_validator(mode="after")
     def _check(self) -> OracleManipulationEvent:
         if self.spike == 0:
-            raise _problem(["spike"], "must not be 0", got=self.spike, allowed="> -1, not 0")
+            raise problem_at(["spike"], "must not be 0", got=self.spike, allowed="> -1, not 0")
         return self
 
 
@@ -1315,7 +1216,7 @@ Event = Annotated[
 ]
 
 # ---------------------------------------------------------------------------------------------
-# Clock, pool, output, governance
+# Clock, output, the venue
 # ---------------------------------------------------------------------------------------------
 
 
@@ -1336,29 +1237,7 @@ def _safe_timestamp(value: object) -> int:
         ) from exc
 
 
-_T = typing.TypeVar("_T")
-
-
-def _engine_call(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-    """Calls the engine's governance validation; arithmetic failures become GovernanceError."""
-    try:
-        return fn(*args, **kwargs)
-    except ArithmeticError as exc:
-        raise GovernanceError(
-            f"lot_size and trading_lot_size are out of range ({exc}), got"
-            " trading_lot_size / lot_size overflowing"
-        ) from exc
-
-
-def _apply_change(
-    perp: PerpetualGovernance, amm: AMMGovernance, event: SetGovernanceEvent
-) -> tuple[PerpetualGovernance, AMMGovernance]:
-    if event.key in PERPETUAL_GOVERNANCE_KEYS:
-        return perp.with_changes(**{event.key: event.value}), amm
-    return perp, amm.with_changes(**{event.key: event.value})
-
-
-class ClockConfig(_Frozen):
+class ClockConfig(FrozenModel):
     """The simulated time.
 
     Tick ``i`` (1 to ``n_ticks``) takes the time to ``start + i × tick``.
@@ -1390,14 +1269,14 @@ class ClockConfig(_Frozen):
                 ]
             )
         if self.ticks is not None and self.ticks * self.tick > MAX_RUN:
-            raise _problem(
+            raise problem_at(
                 ["ticks"],
                 f"makes the run longer than {MAX_RUN // 86_400} days",
                 got=self.ticks,
                 allowed=f"<= {MAX_RUN // self.tick} at {self.tick} s per tick",
             )
         if self.duration is not None and self.duration % self.tick:
-            raise _problem(
+            raise problem_at(
                 ["duration"],
                 f"must be a whole number of ticks ({self.tick} s each)",
                 got=self.duration,
@@ -1432,21 +1311,7 @@ class ClockConfig(_Frozen):
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class PoolConfig(_Frozen):
-    """The AMM pool at the start of the run.
-
-    Attributes:
-        initial_liquidity: Contracts the pool starts long (``create_pool(amount)``); the creator
-            pays 2 × index × amount and goes short the same amount.
-        creator_cash: Collateral (USD) of the pool creator; null lets the model deposit what
-            create_pool needs plus the initial margin of the creator's short.
-    """
-
-    initial_liquidity: PositiveReal = 1_000.0
-    creator_cash: NonNegativeReal | None = None
-
-
-class OutputConfig(_Frozen):
+class OutputConfig(FrozenModel):
     """What a run writes.
 
     Attributes:
@@ -1460,87 +1325,41 @@ class OutputConfig(_Frozen):
     keep_events: StrictBool = True
 
 
-def _engine_problems(
-    exc: GovernanceError,
-    explicit: Iterable[str],
-    prefix: Sequence[PathElem],
-    values: Mapping[str, Any],
-) -> Problem:
-    """Turns an engine governance error into a problem naming the governance keys involved."""
-    message = str(exc)
-    mentioned = sorted(
-        (m.start(), key)
-        for key in GOVERNANCE_KEYS
-        for m in [re.search(rf"(?<![A-Za-z0-9_]){re.escape(key)}(?![A-Za-z0-9_])", message)]
-        if m is not None
-    )
-    keys = [key for _, key in mentioned]
-    explicit = list(explicit)
-    primary = next((k for k in keys if k in explicit), keys[0] if keys else None)
-    if primary is None:
-        return Problem(tuple(prefix), message)
-    related = tuple((*prefix, k) for k in keys if k != primary)
-    got = values.get(primary, _MISSING)
-    return Problem((*prefix, primary), message, got=got, related=related)
+def _default_kind(value: Any) -> Any:
+    """A ``venue:`` section without ``kind`` is the default design's."""
+    if isinstance(value, Mapping) and "kind" not in value:
+        return {"kind": DEFAULT_KIND, **value}
+    return value
 
 
-def _validate_governance(value: Any) -> Any:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _problem(
-            [], "must be a mapping of governance keys to values", got=value, allowed="a mapping"
+#: The ``venue:`` section: the config model of the design its ``kind`` names (every registered
+#: design; MCDEX v1 when ``kind`` is left out).
+if typing.TYPE_CHECKING:
+    VenueConfig: TypeAlias = VenueSection
+else:
+    VenueConfig = Annotated[
+        typing.Union[venue_config_models()],  # noqa: UP007 (a union built from the registry)
+        BeforeValidator(_default_kind),
+        Field(discriminator="kind"),
+    ]
+
+#: Top-level keys of older scenarios that now live in the ``venue:`` section.
+MOVED_TO_VENUE: Final = ("governance", "pool", "insurance_fund", "dev_balance")
+
+
+def _moved_keys(data: Mapping[str, Any]) -> None:
+    problems = [
+        Problem(
+            (key,),
+            f"moved to venue.{key} (the exchange design's own section)",
+            allowed=f"venue: {{kind: {DEFAULT_KIND}, {key}: ...}}",
         )
-    problems: list[Problem] = []
-    clean: dict[str, float | str] = {}
-    for key, item in value.items():
-        if key not in GOVERNANCE_KEYS:
-            problems.append(
-                Problem(
-                    (key,),
-                    _unknown_name_message("key", key, GOVERNANCE_KEYS),
-                    allowed=", ".join(GOVERNANCE_KEYS),
-                )
-            )
-        elif key == "social_loss_side":
-            if item not in SOCIAL_LOSS_SIDES:
-                problems.append(
-                    Problem(
-                        (key,), "must be a side", got=item, allowed=", ".join(SOCIAL_LOSS_SIDES)
-                    )
-                )
-            else:
-                clean[key] = item
-        elif isinstance(item, bool) or not isinstance(item, int | float):
-            problems.append(Problem((key,), "must be a number", got=item, allowed="a number"))
-        elif not math.isfinite(item):
-            problems.append(Problem((key,), "must be a finite number", got=item))
-        else:
-            clean[key] = float(item)
+        for key in MOVED_TO_VENUE
+        if key in data
+    ]
     if problems:
         raise ProblemsError(problems)
-    perp, amm = split_governance(clean)
-    for cls, values in ((PerpetualGovernance, perp), (AMMGovernance, amm)):
-        try:
-            _engine_call(cls, **values)
-        except GovernanceError as exc:
-            problems.append(_engine_problems(exc, values, (), clean))
-    if problems:
-        raise ProblemsError(problems)
-    return clean
 
-
-def _freeze_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
-
-
-#: Flat governance keys of the perpetual and the pool (validated by the engine), read-only.
-GovernanceValues = Annotated[
-    Mapping[str, float | str],
-    BeforeValidator(_validate_governance),
-    AfterValidator(_freeze_mapping),
-    PlainSerializer(dict, return_type=dict[str, float | str]),
-]
 
 # ---------------------------------------------------------------------------------------------
 # The scenario
@@ -1595,7 +1414,7 @@ def _to_offset(value: Any, start: int) -> Any:
         return value
 
 
-class Scenario(_Frozen):
+class Scenario(FrozenModel):
     """One simulation run, validated and frozen.
 
     Attributes:
@@ -1605,11 +1424,7 @@ class Scenario(_Frozen):
         clock: Start, tick and length.
         price_path: The market price path (``kind`` selects the generator).
         oracle: The oracle feed that turns the market price into index updates.
-        governance: Governance keys set by the scenario (the engine's defaults apply to the
-            others); see :meth:`perpetual_governance` and :meth:`amm_governance`.
-        pool: Initial liquidity of the AMM pool.
-        insurance_fund: Initial balance (USD) of the insurance fund.
-        dev_balance: Initial cash (USD) of the dev account, which pays the update_index prize.
+        venue: The exchange design (``kind``) and its own settings: governance, pool, funds.
         agents: Agent populations.
         events: The event timeline (in file order; see :meth:`timeline`).
         output: Output settings.
@@ -1621,10 +1436,7 @@ class Scenario(_Frozen):
     clock: ClockConfig
     price_path: PricePathConfig
     oracle: OracleFeedConfig = OracleFeedConfig()
-    governance: GovernanceValues = Field(default_factory=lambda: MappingProxyType({}))
-    pool: PoolConfig = PoolConfig()
-    insurance_fund: NonNegativeReal = 0.0
-    dev_balance: NonNegativeReal = 0.0
+    venue: VenueConfig = Field(default_factory=lambda: venue_spec(DEFAULT_KIND).config_model())
     agents: tuple[Population, ...] = ()
     events: tuple[Event, ...] = ()
     output: OutputConfig = OutputConfig()
@@ -1635,6 +1447,7 @@ class Scenario(_Frozen):
         """Converts ISO 8601 times within the run into offsets from ``clock.start``."""
         if not isinstance(data, Mapping):
             return data
+        _moved_keys(data)
         _guard_foreign_sections(data)
         if not isinstance(data.get("clock"), Mapping):
             return data
@@ -1661,7 +1474,7 @@ class Scenario(_Frozen):
         problems += self._check_times()
         problems += self._check_event_targets()
         problems += self._check_governance_timeline()
-        problems += self._check_pool_and_output()
+        problems += self._check_output()
         problems += self._check_price_data()
         if problems:
             raise ProblemsError(problems)
@@ -1747,7 +1560,7 @@ class Scenario(_Frozen):
                 problems.append(
                     Problem(
                         ("events", i, "population"),
-                        _unknown_name_message(f"{type_name} population", target, names),
+                        unknown_name_message(f"{type_name} population", target, names),
                         got=target,
                         allowed=", ".join(names) or f"(no {type_name} population defined)",
                     )
@@ -1755,13 +1568,24 @@ class Scenario(_Frozen):
         return problems
 
     def _check_governance_timeline(self) -> list[Problem]:
-        perp, amm = self.perpetual_governance(), self.amm_governance()
+        venue = self.venue
+        keys = venue.governance_keys
         problems: list[Problem] = []
         for index, event in self._sorted_events():
             if not isinstance(event, SetGovernanceEvent):
                 continue
+            if event.key not in keys:
+                problems.append(
+                    Problem(
+                        ("events", index, "key"),
+                        unknown_name_message("governance key", event.key, keys),
+                        got=event.key,
+                        allowed=", ".join(keys),
+                    )
+                )
+                continue
             try:
-                perp, amm = _engine_call(_apply_change, perp, amm, event)
+                venue = venue.with_governance(event.key, event.value)
             except GovernanceError as exc:
                 problems.append(
                     Problem(
@@ -1772,28 +1596,17 @@ class Scenario(_Frozen):
                 )
         return problems
 
-    def _check_pool_and_output(self) -> list[Problem]:
-        problems: list[Problem] = []
-        lot = self.perpetual_governance().lot_size
-        ratio = self.pool.initial_liquidity / lot
-        if not math.isfinite(ratio) or abs(ratio - round(ratio)) > 1e-9 * max(1.0, ratio):
-            problems.append(
-                Problem(
-                    ("pool", "initial_liquidity"),
-                    f"must be a multiple of governance.lot_size ({lot})",
-                    got=self.pool.initial_liquidity,
-                )
+    def _check_output(self) -> list[Problem]:
+        if self.output.record_every <= self.clock.n_ticks:
+            return []
+        return [
+            Problem(
+                ("output", "record_every"),
+                f"is longer than the run ({self.clock.n_ticks} ticks)",
+                got=self.output.record_every,
+                allowed=f"1 to {self.clock.n_ticks}",
             )
-        if self.output.record_every > self.clock.n_ticks:
-            problems.append(
-                Problem(
-                    ("output", "record_every"),
-                    f"is longer than the run ({self.clock.n_ticks} ticks)",
-                    got=self.output.record_every,
-                    allowed=f"1 to {self.clock.n_ticks}",
-                )
-            )
-        return problems
+        ]
 
     def _check_price_data(self) -> list[Problem]:
         path = self.price_path
@@ -1826,32 +1639,22 @@ class Scenario(_Frozen):
 
     # -- accessors ------------------------------------------------------------------------
 
-    def perpetual_governance(self) -> PerpetualGovernance:
-        """The perpetual's governance at the start of the run (engine defaults + scenario)."""
-        perp, _ = split_governance(dict(self.governance))
-        return PerpetualGovernance(**perp)
-
-    def amm_governance(self) -> AMMGovernance:
-        """The AMM pool's governance at the start of the run (engine defaults + scenario)."""
-        _, amm = split_governance(dict(self.governance))
-        return AMMGovernance(**amm)
-
-    def governance_at(self, offset: int) -> tuple[PerpetualGovernance, AMMGovernance]:
-        """Both governance objects after the ``set_governance`` events at or before ``offset``.
+    def governance_at(self, offset: int) -> Any:
+        """The venue's section after the ``set_governance`` events at or before ``offset``.
 
         Args:
             offset: Seconds from ``clock.start``.
 
         Returns:
-            ``(perpetual, amm)``.
+            A copy of :attr:`venue` with those changes applied (validated, as in the run).
         """
-        perp, amm = self.perpetual_governance(), self.amm_governance()
+        venue = self.venue
         for _, event in self._sorted_events():
             if event.at > offset:
                 break
             if isinstance(event, SetGovernanceEvent):
-                perp, amm = _apply_change(perp, amm, event)
-        return perp, amm
+                venue = venue.with_governance(event.key, event.value)
+        return venue
 
     def _sorted_events(self) -> list[tuple[int, Any]]:
         return sorted(enumerate(self.events), key=lambda item: (item[1].at, item[0]))
@@ -1970,6 +1773,15 @@ def _locate(loc: Sequence[PathElem]) -> tuple[list[PathElem], Any]:
         if _is_model(base):
             info = base.model_fields.get(elem) if isinstance(elem, str) else None
             tp = info.annotation if info is not None else None
+            if info is not None and info.discriminator is not None:
+                # A discriminated union of one member (one registered venue) is that model, but
+                # pydantic still puts its tag in ``loc``.
+                member = _strip_annotated(tp)
+                if _is_model(member) and i + 1 < len(loc) and _matches_label(member, loc[i + 1]):
+                    path.append(elem)
+                    tp = member
+                    i += 2
+                    continue
         elif typing.get_origin(base) in (tuple, list):
             args = typing.get_args(base)
             tp = args[0] if args else None
@@ -2020,10 +1832,10 @@ _SIMPLE_MESSAGES: Final[dict[str, tuple[str, str | None]]] = {
 }
 
 
-def _generic_problem(error: Mapping[str, Any], path: tuple[PathElem, ...]) -> Problem:
+def _genericproblem(error: Mapping[str, Any], path: tuple[PathElem, ...]) -> Problem:
     kind = error["type"]
     ctx = error.get("ctx") or {}
-    got = error.get("input", _MISSING) if kind != "missing" else _MISSING
+    got = error.get("input", MISSING) if kind != "missing" else MISSING
     bounds = {
         "greater_than": (">", "gt"),
         "greater_than_equal": (">=", "ge"),
@@ -2040,7 +1852,7 @@ def _generic_problem(error: Mapping[str, Any], path: tuple[PathElem, ...]) -> Pr
         return Problem(path, message, got=got, allowed=allowed)
     if kind == "literal_error":
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        message = _unknown_name_message("value", got, options) if options else error["msg"]
+        message = unknown_name_message("value", got, options) if options else error["msg"]
         return Problem(path, message, got=got, allowed=", ".join(options) or None)
     if kind == "too_short":
         return Problem(
@@ -2090,7 +1902,7 @@ def _problems_from_validation(err: ValidationError) -> list[Problem]:
             problems.append(
                 Problem(
                     (*parent_path, loc[-1]),
-                    _unknown_name_message("key", loc[-1], fields),
+                    unknown_name_message("key", loc[-1], fields),
                     allowed=", ".join(fields) or None,
                 )
             )
@@ -2109,7 +1921,7 @@ def _problems_from_validation(err: ValidationError) -> list[Problem]:
                 problems.append(
                     Problem(
                         (*path, disc),
-                        _unknown_name_message(disc, _show(tag).strip("'"), tags),
+                        unknown_name_message(disc, _show(tag).strip("'"), tags),
                         got=tag,
                         allowed=", ".join(tags),
                     )
@@ -2120,7 +1932,7 @@ def _problems_from_validation(err: ValidationError) -> list[Problem]:
                 )
         else:
             path, _ = _locate(loc)
-            problems.append(_generic_problem(error, tuple(path)))
+            problems.append(_genericproblem(error, tuple(path)))
     return problems
 
 
@@ -2172,7 +1984,8 @@ def _all_models(members: Sequence[Any]) -> list[Any]:
     return models
 
 
-def _set_in(raw: YDict, key_text: str, value_text: str, origin: Origin) -> None:
+def _set_in(raw: YDict, key_text: str, value: Any, origin: Origin, *, typed: bool = False) -> None:
+    """Sets one key path of ``raw``; ``value`` is YAML text, or a Python value if ``typed``."""
     parts = key_text.split(".")
     if not key_text or any(not p.strip() for p in parts):
         raise _OverrideError(
@@ -2182,6 +1995,12 @@ def _set_in(raw: YDict, key_text: str, value_text: str, origin: Origin) -> None:
     node: Any = raw
     tp: Any = Scenario
     walked: list[PathElem] = []
+    # The keys of a venue's free-form ``governance`` mapping, once the walk enters one.
+    governance_keys: tuple[str, ...] | None = None
+
+    def read(target: Any, path: Sequence[PathElem]) -> Any:
+        return copy_tree(value) if typed else _value_at(value, target, origin, path)
+
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
         shown = tuple(parts[:depth])  # the path as the user wrote it
@@ -2198,7 +2017,7 @@ def _set_in(raw: YDict, key_text: str, value_text: str, origin: Origin) -> None:
                     raise _OverrideError(
                         Problem(
                             here,
-                            _unknown_name_message("key", part, fields),
+                            unknown_name_message("key", part, fields),
                             allowed=", ".join(fields),
                         )
                     )
@@ -2213,7 +2032,7 @@ def _set_in(raw: YDict, key_text: str, value_text: str, origin: Origin) -> None:
             index = _list_index(node, part, shown, is_agents=tuple(walked) == ("agents",))
             walked.append(index)
             if last:
-                node[index] = _value_at(value_text, typing.get_args(base)[0], origin, here)
+                node[index] = read(typing.get_args(base)[0], here)
                 if isinstance(node, YList):
                     node.origins[index] = origin
                 return
@@ -2233,20 +2052,22 @@ def _set_in(raw: YDict, key_text: str, value_text: str, origin: Origin) -> None:
                 fields = list(base.model_fields)
                 raise _OverrideError(
                     Problem(
-                        here, _unknown_name_message("key", part, fields), allowed=", ".join(fields)
+                        here, unknown_name_message("key", part, fields), allowed=", ".join(fields)
                     )
                 )
             child_tp: Any = base.model_fields[part].annotation
-        elif tuple(walked) == ("governance",):
-            if part not in GOVERNANCE_KEYS:
+            next_keys = getattr(base, "governance_keys", None) if part == "governance" else None
+        elif governance_keys is not None:
+            if part not in governance_keys:
                 raise _OverrideError(
                     Problem(
                         here,
-                        _unknown_name_message("governance key", part, GOVERNANCE_KEYS),
-                        allowed=", ".join(GOVERNANCE_KEYS),
+                        unknown_name_message("governance key", part, governance_keys),
+                        allowed=", ".join(governance_keys),
                     )
                 )
             child_tp = float | str
+            next_keys = None
         else:
             raise _OverrideError(
                 Problem(
@@ -2259,7 +2080,7 @@ def _set_in(raw: YDict, key_text: str, value_text: str, origin: Origin) -> None:
             raise _OverrideError(Problem(shown, "is not a mapping in the scenario", got=node))
         if last:
             _drop_exclusive(node, [part], walked)
-            node[part] = _value_at(value_text, child_tp, origin, here)
+            node[part] = read(child_tp, here)
             if isinstance(node, YDict):
                 node.origins[part] = origin
             return
@@ -2269,6 +2090,7 @@ def _set_in(raw: YDict, key_text: str, value_text: str, origin: Origin) -> None:
                 node.origins[part] = origin
         node = node[part]
         tp = child_tp
+        governance_keys = next_keys
         walked.append(part)
 
 
@@ -2293,7 +2115,7 @@ def _list_index(node: list[Any], part: str, shown: Sequence[PathElem], *, is_age
         raise _OverrideError(
             Problem(
                 (*shown, part),
-                _unknown_name_message("population", part, valid),
+                unknown_name_message("population", part, valid),
                 allowed=", ".join(valid) or "(no populations)",
             )
         )
@@ -2338,7 +2160,7 @@ def apply_overrides(
     Args:
         raw: The scenario as loaded by :func:`load_raw_scenario` (not modified).
         overrides: Items like ``"clock.tick=30"``, ``"agents.noise.count=50"`` or
-            ``"governance.initial_margin_rate=0.05"``. The value is read as YAML (so ``true``,
+            ``"venue.governance.initial_margin_rate=0.05"``. The value is read as YAML (so ``true``,
             ``1e-3``, ``[1, 2]`` and ``{dist: uniform, low: 1, high: 2}`` work); an empty value
             is null. List elements are addressed by index; ``agents`` also by population name.
             Setting ``clock.duration`` drops ``clock.ticks`` and vice versa.
@@ -2362,6 +2184,39 @@ def apply_overrides(
                     Problem((), "an override must be KEY=VALUE", got=item, allowed="a.b.c=value")
                 )
             _set_in(result, key.strip(), value, origin)
+        except _OverrideError as exc:
+            lines.append(_format_problem(exc.problem, source, origin))
+    if lines:
+        raise _config_error(lines)
+    return result
+
+
+def apply_typed_overrides(
+    raw: Mapping[str, Any], values: Mapping[str, Any], *, source: str = "--set"
+) -> dict[str, Any]:
+    """Applies ``{key path: value}`` overrides whose values are already Python values.
+
+    The keys are checked exactly as :func:`apply_overrides` checks them; the values are used as
+    given (``0.05`` stays the float 0.05: nothing goes through YAML text). A sweep sets its
+    points this way.
+
+    Args:
+        raw: The scenario as loaded by :func:`load_raw_scenario` (not modified).
+        values: Key paths such as ``"venue.governance.maintenance_margin_rate"`` and their values.
+        source: How to name the scenario in messages.
+
+    Returns:
+        A new raw scenario.
+
+    Raises:
+        ConfigError: A key does not exist in the schema or an index is out of range.
+    """
+    result: YDict = copy_tree(raw)
+    lines: list[str] = []
+    for key, value in values.items():
+        origin = Origin(f"--set {key}={_show(value)}")
+        try:
+            _set_in(result, key.strip(), value, origin, typed=True)
         except _OverrideError as exc:
             lines.append(_format_problem(exc.problem, source, origin))
     if lines:
@@ -2490,7 +2345,7 @@ def _value_at_path(raw: Any, path: Sequence[PathElem]) -> Any:
         in_mapping = isinstance(node, Mapping) and elem in node
         in_list = isinstance(node, list) and isinstance(elem, int) and 0 <= elem < len(node)
         if not (in_mapping or in_list):
-            return _MISSING
+            return MISSING
         node = node[elem]
     return node
 

@@ -30,17 +30,21 @@ from matplotlib.legend import Legend
 from matplotlib.text import Text
 from PIL import Image
 
-from perpsim.engine.perpetual import Status
+from perpsim.engine.core.figures import FigureSpec, PanelSpec, SeriesSpec
+from perpsim.engine.core.status import Status
 from perpsim.errors import ConfigError, EngineError
 from perpsim.metrics import SUMMARY_METRICS, run_summary
 from perpsim.model import PerpModel
 from perpsim.plots import (
     RUN_FIGURES,
     SWEEP_FIGURES,
-    _CompactFormatter,
+    CompactFormatter,
     event_markers,
     fmt_duration,
     fmt_number,
+    governance_defaults,
+    governance_series,
+    governance_value,
     load_run,
     load_sweep,
     plot_dir,
@@ -48,11 +52,14 @@ from perpsim.plots import (
     plot_sweep,
     run_figures,
     sweep_figures,
+    venue_section,
 )
-from perpsim.report import SECTIONS, write_report
+from perpsim.plots.venues import draw_figure, figure_info, venue_figures
+from perpsim.report import SECTIONS, render_html, write_report
+from perpsim.report.model import Report
+from perpsim.report.tables import governance_table
 from perpsim.run import (
     RunResult,
-    events_frame,
     run_scenario,
     timeseries_frame,
     versions,
@@ -62,9 +69,12 @@ from perpsim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
-RUN_FILES = [f.file for f in RUN_FIGURES]
+#: The common figures, then MCDEX v1's own (every test run is of the default design).
+RUN_FILES = [f.file for f in RUN_FIGURES] + [
+    figure_info(spec).file for spec in venue_figures("mcdex_v1")
+]
 SWEEP_FILES = [f.file for f in SWEEP_FIGURES]
-PARAMS = ("governance.initial_margin_rate", "governance.maintenance_margin_rate")
+PARAMS = ("venue.governance.initial_margin_rate", "venue.governance.maintenance_margin_rate")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +95,7 @@ def scripted_run(
     sc = load_scenario(SCENARIOS / "global_settlement.yaml", ["agents=[]", *overrides])
     model = PerpModel(sc, seed, base_dir=SCENARIOS)
     rng = np.random.default_rng(seed)
-    venue, perp = model.venue, model.perp
+    venue = model.venue
     traders = [f"noise-{i}" for i in range(n_traders)]
     for name in traders:
         venue.deposit(name, 5000.0)
@@ -99,25 +109,25 @@ def scripted_run(
     settle_tick: int | None = None
     while model.tick < model.n_ticks:
         model.step()
-        if perp.status is Status.NORMAL and rng.random() < 0.2:
+        if venue.status is Status.NORMAL and rng.random() < 0.2:
             with contextlib.suppress(EngineError):
                 venue.trade(traders[int(rng.integers(n_traders))], float(rng.choice([-0.5, 0.5])))
-        if perp.status is not Status.SETTLED:
+        if venue.status is not Status.SETTLED:
             for row in venue.liquidatable_accounts().tolist():
                 name = venue.account_name(row)
                 if name in ("pool", "liquidator"):
                     continue
-                venue.liquidate("liquidator", name, perp.state(name).position_size)
-        if perp.status is Status.EMERGENCY and settle_after is not None:
+                venue.liquidate("liquidator", name, venue.account(name).position_size)
+        if venue.status is Status.EMERGENCY and settle_after is not None:
             if settle_tick is None:
                 settle_tick = model.tick + settle_after
             elif model.tick >= settle_tick:
-                perp.global_settled()
+                venue.global_settled()
                 for name in [*traders, "liquidator", "pool_creator"]:
-                    shares = model.pool.share_balance(name)
+                    shares = venue.share_balance(name)
                     if shares > 0:
-                        model.pool.settle_share(name, shares)
-                    perp.settle(name)
+                        venue.settle_shares(name, shares)
+                    venue.settle(name)
     accounts = model.account_table()
     for a in accounts:  # the script's traders stand for a noise-trader population
         if a["account"].startswith("noise-"):
@@ -137,8 +147,8 @@ def scripted_run(
     result = RunResult(
         summary=run_summary(model, accounts),
         manifest=manifest,
-        timeseries=timeseries_frame(model.rows),
-        events=events_frame(model.event_log),
+        timeseries=timeseries_frame(model),
+        events=model.event_log.frame(),
         accounts=pd.DataFrame(accounts),
     )
     write_outputs(result, out)
@@ -377,7 +387,10 @@ def test_crash_run_figures_show_liquidations_losses_and_settlement(runs: dict[st
     } <= kinds
     figs = dict((info.file, fig) for info, fig in run_figures(run))
     fund = " ".join(figure_texts(figs["insurance_fund.png"]))
-    assert "liquidation the fund paid for" in fund and "no social loss" not in fund
+    assert "liquidation the fund paid for" in fund
+    assert "no social loss" not in " ".join(figure_texts(figs["social_loss.png"]))
+    pool = " ".join(figure_texts(figs["pool.png"]))
+    assert "pool's long position" in pool and "share price change" in pool
     liq = " ".join(figure_texts(figs["liquidations.png"]))
     assert "no liquidations in this run" not in liq
     assert "paid by the insurance fund" in liq and "socialised to the other side" in liq
@@ -394,7 +407,7 @@ def test_calm_run_says_so_instead_of_drawing_empty_panels(runs: dict[str, Path])
     assert run.summary["liquidation_count"] == 0
     figs = dict((info.file, fig) for info, fig in run_figures(run))
     assert "no liquidations in this run" in figure_texts(figs["liquidations.png"])
-    assert "no social loss in this run" in figure_texts(figs["insurance_fund.png"])
+    assert "no social loss in this run" in figure_texts(figs["social_loss.png"])
     assert "no socialised loss and no bad debt in this run" in figure_texts(
         figs["insurance_fund.png"]
     )
@@ -468,21 +481,124 @@ def test_dampener_band_follows_governance_changes(tmp_path: Path) -> None:
     markers = event_markers(run)
     assert [m.kind for m in markers] == ["oracle_outage", "set_governance"]
     assert markers[0].end is not None and markers[0].label == "oracle outage, 30 min"
-    from perpsim.plots import _governance_series
-
-    band = _governance_series(run, "funding_dampener")
-    assert band[0] == pytest.approx(0.0005) and band[-1] == pytest.approx(0.002)
+    band = governance_series(run, "funding_dampener")
+    assert (
+        band is not None and band[0] == pytest.approx(0.0005) and band[-1] == pytest.approx(0.002)
+    )
     paths = plot_run(out)
     assert len(paths) == len(RUN_FILES)
 
 
+def test_a_design_declares_its_figures_as_data(runs: dict[str, Path]) -> None:
+    """Any FigureSpec is drawn by the generic renderer; columns the run lacks are left out."""
+    run = load_run(runs["crash"])
+    spec = FigureSpec(
+        name="custom",
+        title="A test design's figure",
+        panels=(
+            PanelSpec(
+                "Fund and a column this run never recorded",
+                "USD",
+                (
+                    SeriesSpec("insurance_fund", "the fund", kind="step", color="fund"),
+                    SeriesSpec("test_design_default_fund", "a default fund"),
+                ),
+                reference="at the start",
+                change_label="fund change",
+            ),
+            PanelSpec(
+                "Nothing happened",
+                "contracts",
+                (SeriesSpec("test_design_hedge", "hedge"),),
+                empty_text="no hedge in this run",
+            ),
+        ),
+        caption="test",
+    )
+    fig = draw_figure(spec, run, event_markers(run))
+    texts = figure_texts(fig)
+    assert "the fund" in texts and "a default fund" not in texts
+    assert "no hedge in this run" in texts
+    assert any(t.startswith("fund change: ") for t in texts)
+    assert fig.get_suptitle().startswith("A test design's figure — ")
+    assert "SETTLED: market closed" in " ".join(texts)  # events on the shared time axis
+    labelled = [
+        [ln.get_label() for ln in ax.get_lines() if ln.get_label()[0] != "_"] for ax in fig.axes
+    ]
+    assert labelled == [["the fund", "at the start"], []]
+    assert figure_info(spec).file == "custom.png"
+    with pytest.raises(ConfigError, match="unknown venue kind 'no_such_design'"):
+        venue_figures("no_such_design")
+
+
+def test_common_figures_need_only_common_columns(runs: dict[str, Path], tmp_path: Path) -> None:
+    """A run folder without any design-prefixed column still gets every common figure."""
+    out = tmp_path / "common-only"
+    out.mkdir()
+    ts = pd.read_parquet(runs["crash"] / "timeseries.parquet")
+    ts.drop(columns=[c for c in ts.columns if c.startswith("mcdex_v1_")]).to_parquet(
+        out / "timeseries.parquet"
+    )
+    for name in ("events.parquet", "accounts.parquet", "summary.json", "manifest.json"):
+        (out / name).write_bytes((runs["crash"] / name).read_bytes())
+    run = load_run(out)
+    figs = dict((info.file, fig) for info, fig in run_figures(run))
+    assert [f.file for f in RUN_FIGURES] == list(figs)[: len(RUN_FIGURES)]
+    pool = figs["pool.png"]  # MCDEX's pool figure keeps the common columns it shows
+    assert "open interest (long = short)" in figure_texts(pool)
+    assert "pool's long position" not in figure_texts(pool)
+
+
+def test_scenario_venue_section_and_old_flat_keys() -> None:
+    """Governance, pool and funds are read under venue: and, for old run folders, flat."""
+    flat = {"governance": {"initial_margin_rate": 0.2}, "pool": {"initial_liquidity": 50}}
+    nested = {"venue": {"kind": "mcdex_v1", **flat}}
+    for sc in (flat, nested):
+        assert venue_section(sc)["kind"] == "mcdex_v1"
+        assert venue_section(sc)["pool"] == {"initial_liquidity": 50}
+        assert governance_value(sc, "initial_margin_rate") == 0.2
+        default = governance_defaults("mcdex_v1")["maintenance_margin_rate"]
+        assert governance_value(sc, "maintenance_margin_rate") == default
+        rows = {r[0]: r for r in governance_table(sc).rows}
+        assert rows["initial_margin_rate"][1:3] == ["20 %", "scenario"]
+        assert rows["maintenance_margin_rate"][2] == "engine default"
+    varied = {"venue.governance.initial_margin_rate": [0.1, 0.2]}
+    rows = {r[0]: r for r in governance_table(nested, varied).rows}
+    assert rows["initial_margin_rate"][1:3] == ["varied: 10 %, 20 %", "the sweep"]
+    with pytest.raises(KeyError):
+        governance_value(nested, "no_such_rate")
+
+
+def test_report_page_escapes_text() -> None:
+    """The template autoescapes: a description cannot inject markup into the page."""
+    report = Report(
+        title="Risk report: <b>x</b>",
+        subtitle="s",
+        question=['<script>alert("x")</script> & more'],
+        parameters=[],
+        findings=[],
+        headline=[],
+        figures=[],
+        events=[],
+        event_notes=[],
+        commands=[],
+        manifest=[("seed", "1")],
+        manifest_json="{}",
+    )
+    text = render_html(report)
+    assert "<script" not in text and "&lt;script&gt;" in text and "&amp; more" in text
+    assert "<title>Risk report: &lt;b&gt;x&lt;/b&gt;</title>" in text
+    assert "<p>No figures.</p>" in text
+    assert_self_contained(text)
+
+
 def test_formatters() -> None:
-    fmt = _CompactFormatter()
+    fmt = CompactFormatter()
     assert fmt.format_ticks([5000, 7500, 10000, 12500]) == ["5.0k", "7.5k", "10.0k", "12.5k"]
     assert fmt.format_ticks([0, 1_000_000, 2_000_000]) == ["0", "1M", "2M"]
     assert fmt.format_ticks([2200, 2400]) == ["2,200", "2,400"]
     assert fmt.format_ticks([-0.002, 0, 0.002]) == ["−0.002", "0", "0.002"]
-    assert _CompactFormatter(percent=True).format_ticks([0, 0.0025, 0.005]) == [
+    assert CompactFormatter(percent=True).format_ticks([0, 0.0025, 0.005]) == [
         "0%",
         "0.25%",
         "0.50%",
@@ -523,7 +639,7 @@ def test_sweep_options_and_missing_pieces(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown metric 'nope'.*insurance_fund_drawdown"):
         plot_sweep(two, metric="nope")
     with pytest.raises(ConfigError, match="not a varied parameter"):
-        plot_sweep(two, x="governance.lot_size")
+        plot_sweep(two, x="venue.governance.lot_size")
     with pytest.raises(ConfigError, match="apply to sweep folders only"):
         plot_dir(tmp_path, metric="bad_debt")
 
@@ -536,8 +652,8 @@ def test_real_sweep_plots_and_report(tmp_path: Path) -> None:
         "scenario: baseline\n"
         "set: {agents: [], clock.duration: 3h}\n"
         "parameters:\n"
-        "  governance.maintenance_margin_rate: [0.05, 0.075]\n"
-        "  insurance_fund: [10000, 20000]\n"
+        "  venue.governance.maintenance_margin_rate: [0.05, 0.075]\n"
+        "  venue.insurance_fund: [10000, 20000]\n"
         "seeds: 2\n"
         "keep: timeseries\n"
     )

@@ -179,7 +179,7 @@ def test_whale_is_liquidated_in_size_during_the_fall() -> None:
     assert len(others) >= 10  # a burst of liquidations follows the whale's first
     # The mark never leaves the index by more than the premium limit, however hard the
     # unwinding hits the pool's price.
-    limit = load_scenario("whale_cascade").amm_governance().mark_premium_limit
+    limit = load_scenario("whale_cascade").venue.amm_governance.mark_premium_limit
     assert result.timeseries["premium_rate"].abs().max() <= limit * (1 + 1e-9)
     check_liquidation_ledger(result)
 

@@ -55,15 +55,20 @@ def build(
     **extra: Any,
 ) -> PerpModel:
     """A model of a small market: 1-minute ticks, price 1000, a pool of ``liquidity``."""
+    venue: dict[str, Any] = {
+        "governance": {**GOVERNANCE, **(governance or {})},
+        "pool": {"initial_liquidity": liquidity},
+        "insurance_fund": extra.pop("insurance_fund", 10_000.0),
+    }
+    if "dev_balance" in extra:
+        venue["dev_balance"] = extra.pop("dev_balance")
     raw: dict[str, Any] = {
         "name": "agent-test",
         "seed": seed,
         "clock": {"start": START, "tick": TICK, "ticks": ticks},
         "price_path": price_path or {"kind": "constant", "price": 1000.0},
         "oracle": oracle or {"heartbeat": HOUR, "deviation_threshold": 0.005, "latency": 0},
-        "governance": {**GOVERNANCE, **(governance or {})},
-        "pool": {"initial_liquidity": liquidity},
-        "insurance_fund": 10_000.0,
+        "venue": venue,
         "agents": agents,
         "events": events or [],
     }

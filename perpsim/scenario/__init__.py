@@ -57,6 +57,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from perpsim.engine.core.config import (
     MISSING,
@@ -73,7 +74,7 @@ from perpsim.engine.core.config import (
     problem_at,
     unknown_name_message,
 )
-from perpsim.engine.registry import DEFAULT_KIND, venue_config_models, venue_spec
+from perpsim.engine.registry import DEFAULT_KIND, venue_config_models, venue_kinds, venue_spec
 from perpsim.errors import ConfigError, GovernanceError
 from perpsim.oracle.config import (
     BootstrapPath,
@@ -1334,14 +1335,19 @@ def _default_kind(value: Any) -> Any:
 
 #: The ``venue:`` section: the config model of the design its ``kind`` names (every registered
 #: design; MCDEX v1 when ``kind`` is left out).
-if typing.TYPE_CHECKING:
-    VenueConfig: TypeAlias = VenueSection
-else:
-    VenueConfig = Annotated[
+def venue_union() -> Any:
+    """The ``venue:`` field's type: a union over every design registered now, keyed by kind."""
+    return Annotated[
         typing.Union[venue_config_models()],  # noqa: UP007 (a union built from the registry)
         BeforeValidator(_default_kind),
         Field(discriminator="kind"),
     ]
+
+
+if typing.TYPE_CHECKING:
+    VenueConfig: TypeAlias = VenueSection
+else:
+    VenueConfig = venue_union()
 
 #: Top-level keys of older scenarios that now live in the ``venue:`` section.
 MOVED_TO_VENUE: Final = ("governance", "pool", "insurance_fund", "dev_balance")
@@ -2350,6 +2356,28 @@ def _value_at_path(raw: Any, path: Sequence[PathElem]) -> Any:
     return node
 
 
+#: The venue kinds the ``Scenario`` model was last built for.
+_VENUE_KINDS: list[tuple[str, ...]] = [venue_kinds()]
+
+
+def _follow_registry() -> None:
+    """Rebuild the ``venue:`` field when designs were registered (or removed) since.
+
+    A plug-in or a test registers its design at run time with
+    :func:`perpsim.engine.registry.register_venue`; its scenarios validate from then on.
+    """
+    kinds = venue_kinds()
+    if kinds == _VENUE_KINDS[0]:
+        return
+    union = venue_union()
+    field = Scenario.model_fields["venue"]
+    field.annotation = typing.get_args(union)[0]
+    field.metadata = [m for m in typing.get_args(union)[1:] if not isinstance(m, FieldInfo)]
+    field.discriminator = "kind"
+    Scenario.model_rebuild(force=True)
+    _VENUE_KINDS[0] = kinds
+
+
 def scenario_from_raw(raw: Mapping[str, Any], source: str = "<scenario>") -> Scenario:
     """Validates a raw scenario.
 
@@ -2366,6 +2394,7 @@ def scenario_from_raw(raw: Mapping[str, Any], source: str = "<scenario>") -> Sce
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: (top level): a scenario must be a mapping (got {_show(raw)})")
+    _follow_registry()
     try:
         return Scenario.model_validate(_resolve_data_paths(raw))
     except ValidationError as err:

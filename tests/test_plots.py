@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_perpsim
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
@@ -347,13 +348,8 @@ def assert_self_contained(text: str) -> None:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "perpsim", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+    """``perpsim ARGS``, with time for a full run and its figures."""
+    return run_perpsim(*args, timeout=300)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, PerpsimCLI
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "scenarios" / "replay").glob("*.yaml"))
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "perpsim", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+EXAMPLES = sorted((REPO / "scenarios" / "replay").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_shipped_replay_examples_pass(path: Path, tmp_path: Path) -> None:
+def test_shipped_replay_examples_pass(path: Path, tmp_path: Path, perpsim_cli: PerpsimCLI) -> None:
     out = tmp_path / "report.json"
-    proc = run("replay", str(path), "--out", str(out))
+    proc = perpsim_cli("replay", str(path), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     assert report == json.loads(proc.stdout)
@@ -34,7 +22,7 @@ def test_shipped_replay_examples_pass(path: Path, tmp_path: Path) -> None:
     assert report["observations"], "every example observes something"
 
 
-def test_observations_results_and_expected_errors(tmp_path: Path) -> None:
+def test_observations_results_and_expected_errors(tmp_path: Path, perpsim_cli: PerpsimCLI) -> None:
     f = tmp_path / "r.json"
     f.write_text(
         json.dumps(
@@ -66,7 +54,7 @@ def test_observations_results_and_expected_errors(tmp_path: Path) -> None:
             }
         )
     )
-    proc = run("replay", str(f))
+    proc = perpsim_cli("replay", str(f))
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["results"][0]["index"] == 3
@@ -90,7 +78,9 @@ def test_observations_results_and_expected_errors(tmp_path: Path) -> None:
     }
 
 
-def test_unexpected_rejection_and_failed_expectation_exit_1(tmp_path: Path) -> None:
+def test_unexpected_rejection_and_failed_expectation_exit_1(
+    tmp_path: Path, perpsim_cli: PerpsimCLI
+) -> None:
     f = tmp_path / "r.yaml"
     f.write_text(
         "ops:\n"
@@ -100,7 +90,7 @@ def test_unexpected_rejection_and_failed_expectation_exit_1(tmp_path: Path) -> N
         "  - {op: observe, names: [a.cash_balance], expect: {a.cash_balance: 11}}\n"
         "  - {op: deposit, account: a, amount: 1, expect_error: true}\n"
     )
-    proc = run("replay", str(f))
+    proc = perpsim_cli("replay", str(f))
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
     failures = {x["index"]: x["failure"] for x in report["failures"]}
@@ -123,16 +113,18 @@ def test_unexpected_rejection_and_failed_expectation_exit_1(tmp_path: Path) -> N
         ("venue: perpetual\nops: [{op: set_index, price: 1}]", "venue"),
     ],
 )
-def test_bad_files_exit_2_without_traceback(tmp_path: Path, content: str, message: str) -> None:
+def test_bad_files_exit_2_without_traceback(
+    tmp_path: Path, content: str, message: str, perpsim_cli: PerpsimCLI
+) -> None:
     f = tmp_path / "bad.yaml"
     f.write_text(content)
-    proc = run("replay", str(f))
+    proc = perpsim_cli("replay", str(f))
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def test_missing_file_exit_2() -> None:
-    proc = run("replay", "no/such/file.yaml")
+def test_missing_file_exit_2(perpsim_cli: PerpsimCLI) -> None:
+    proc = perpsim_cli("replay", "no/such/file.yaml")
     assert proc.returncode == 2
     assert "cannot read" in proc.stderr and "Traceback" not in proc.stderr

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_perpsim as perpsim
 
 REPO = Path(__file__).resolve().parent.parent
 BROKEN_DIR = REPO / "tests" / "data" / "broken_scenarios"
 BROKEN_FILES = sorted(BROKEN_DIR.glob("*.yaml"))
 SHIPPED_FILES = sorted((REPO / "scenarios").glob("*.yaml"))
-
-
-def perpsim(*args: str) -> subprocess.CompletedProcess[str]:
-    """Runs ``python -m perpsim ARGS`` from the repository root."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "perpsim", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def expectations(path: Path) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_perpsim as cli
 
 from perpsim.errors import ConfigError
 from perpsim.metrics import SUMMARY_METRICS
@@ -48,16 +49,6 @@ DATA = ROOT / "tests" / "data" / "sweeps"
 TINY_SWEEP = DATA / "tiny_sweep.yaml"
 TINY_SCENARIO = DATA / "tiny_scenario.yaml"
 MACHINE = ["wall_time_s"]
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "perpsim", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-    )
 
 
 def write_sweep(tmp_path: Path, text: str, name: str = "sweep.yaml") -> Path:

@@ -1,0 +1,151 @@
+"""Fixtures shared by the whole suite.
+
+* :func:`run_perpsim` runs the ``perpsim`` command in a child interpreter, the way a user
+  would, from :data:`REPO`; :func:`perpsim_cli` hands it to a test as a fixture.
+* :func:`no_leftover_children` (autouse) fails a test that leaves child processes running, so
+  that a pool, a cluster or a command that outlives its test is reported by the test that
+  started it instead of slowing down, or breaking, whichever test runs next.
+
+The test modules import :func:`run_perpsim` and :data:`REPO` from here (``tests/`` is on
+``sys.path`` under pytest's default import mode) where a module-level helper reads better than
+a fixture argument.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+#: The repository root: the working directory of every ``perpsim`` command a test runs.
+REPO: Final = Path(__file__).resolve().parent.parent
+
+#: Processes that multiprocessing starts once and keeps for the life of the interpreter (the
+#: fork server that sweep pools fork their workers from, the tracker of shared resources):
+#: they outlive the first test that needs them by design.
+INTERPRETER_HELPERS: Final = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
+
+#: How long a child may take to exit after its test has ended (a pool or a cluster that was
+#: shut down but whose processes are still finishing) before it counts as left running.
+EXIT_GRACE_S: Final = 10.0
+
+
+def run_perpsim(
+    *args: str, cwd: Path = REPO, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``python -m perpsim ARGS`` in a child interpreter.
+
+    The child imports perpsim from this checkout (``PYTHONPATH``) whatever is installed, and its
+    output is captured as text; a non-zero exit status is returned, not raised.
+
+    Args:
+        *args: The command line after ``perpsim``.
+        cwd: The working directory (relative paths in ``args`` are resolved from it).
+        timeout: Seconds before the child is killed and ``subprocess.TimeoutExpired`` raised.
+
+    Returns:
+        The finished process, with ``returncode``, ``stdout`` and ``stderr``.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "perpsim", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+#: The type of :func:`run_perpsim`, to annotate the :func:`perpsim_cli` fixture with.
+PerpsimCLI = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def perpsim_cli() -> PerpsimCLI:
+    """:func:`run_perpsim`, for tests that take their helpers as arguments."""
+    return run_perpsim
+
+
+def _child_pids(pid: int) -> list[int]:
+    """The children of process ``pid`` (every thread's: a pool may start them from any)."""
+    found: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            found.extend(
+                int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+            )
+        except OSError:  # the thread ended while we looked
+            continue
+    return found
+
+
+def _proc_descendants() -> dict[int, str]:
+    """This process's live descendants, except the interpreter helpers: pid → command line.
+
+    A helper is recognised by its command line only as a direct child: the fork server's own
+    children (pool workers) inherit that command line, and are checked like any other process.
+    Zombies are left out: they have exited, and only wait for their parent to read the status.
+    """
+    me = os.getpid()
+    running: dict[int, str] = {}
+    todo = [(pid, me) for pid in _child_pids(me)]
+    while todo:
+        pid, parent = todo.pop()
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            todo.extend((child, pid) for child in _child_pids(pid))
+        except OSError:  # it exited meanwhile
+            continue
+        helper = parent == me and any(h in cmdline for h in INTERPRETER_HELPERS)
+        if state != "Z" and not helper:
+            running[pid] = cmdline.strip()
+    return running
+
+
+def _multiprocessing_children() -> dict[int, str]:
+    """Where there is no ``/proc/PID/task/TID/children``: what multiprocessing itself started."""
+    return {p.pid: p.name for p in multiprocessing.active_children() if p.pid is not None}
+
+
+_running_children: Final = (
+    _proc_descendants
+    if Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists()
+    else _multiprocessing_children
+)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_children() -> Iterator[None]:
+    """Fails the test if a process it started is still running a while after it ended.
+
+    Processes that were already running when the test started (those of wider-scoped fixtures)
+    are not its own. Leftovers are killed after being reported, so the next test starts clean.
+    """
+    before = set(_running_children())
+    yield
+    deadline = time.monotonic() + EXIT_GRACE_S
+    while True:
+        multiprocessing.active_children()  # reaps finished multiprocessing children
+        left = {pid: cmd for pid, cmd in _running_children().items() if pid not in before}
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    if not left:
+        return
+    for pid in left:
+        try:
+            os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))  # no SIGKILL on Windows
+        except (ProcessLookupError, PermissionError):
+            continue
+    listing = "\n".join(f"  {pid}: {cmd}" for pid, cmd in sorted(left.items()))
+    pytest.fail(f"the test left child processes running:\n{listing}", pytrace=False)

@@ -104,24 +104,14 @@ def _plots(out: Path) -> None:
 
 
 def _progress(scenario: Any, enabled: bool) -> tuple[Any, Any]:
-    """A rich progress bar (ticks, simulated date, trades/s), or nothing off a terminal."""
+    """The run's progress bar (ticks, simulated date, trades/s), or nothing off a terminal."""
     if not enabled:
         return None, lambda: None
     import time as _time
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from perpsim.progress import Progress
 
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} ticks"),
-        TextColumn("{task.fields[date]}"),
-        TextColumn("{task.fields[rate]} trades/s"),
-        TimeRemainingColumn(),
-        transient=True,
-    )
-    task = bar.add_task(scenario.name, total=scenario.clock.n_ticks, date="", rate="0")
-    bar.start()
+    bar = Progress(scenario.name, scenario.clock.n_ticks, unit="ticks", transient=True)
     t0 = _time.perf_counter()
     state = {"last": 0}
 
@@ -131,12 +121,8 @@ def _progress(scenario: Any, enabled: bool) -> tuple[Any, Any]:
         state["last"] = model.tick
         trades = model._counters["trades"] + sum(r["trades"] for r in model.rows)
         elapsed = max(_time.perf_counter() - t0, 1e-9)
-        bar.update(
-            task,
-            completed=model.tick,
-            date=scenario.clock.iso(int(model.offsets[model.tick])),
-            rate=f"{trades / elapsed:,.0f}",
-        )
+        date = scenario.clock.iso(int(model.offsets[model.tick]))
+        bar.update(completed=model.tick, status=f"{date}  {trades / elapsed:,.0f} trades/s")
 
     return update, bar.stop
 
@@ -189,13 +175,14 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import signal
 
+    from perpsim.progress import ProgressMode
     from perpsim.sweep import load_sweep, print_report, run_sweep
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     plan = load_sweep(args.file)
     out = Path(args.out) if args.out else Path("outputs") / "sweeps" / plan.name
-    progress: Any = "off" if args.quiet else "bar" if sys.stderr.isatty() else "lines"
+    progress: ProgressMode = "off" if args.quiet else "bar" if sys.stderr.isatty() else "lines"
 
     def _terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt

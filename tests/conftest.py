@@ -25,6 +25,10 @@ from typing import Final
 
 import pytest
 
+#: ``pytester`` runs a pytest session inside a test: how ``test_conftest.py`` checks these
+#: fixtures.
+pytest_plugins = ("pytester",)
+
 #: The repository root: the working directory of every ``perpsim`` command a test runs.
 REPO: Final = Path(__file__).resolve().parent.parent
 

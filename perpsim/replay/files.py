@@ -1,13 +1,16 @@
-"""Reading replay files (YAML or JSON)."""
+"""Reading replay files (YAML or JSON), with the project's one YAML 1.2 loader.
+
+YAML 1.2 reads ``1e-18`` and ``5e-05`` as numbers (PyYAML's default YAML 1.1 reading makes them
+strings), the same as scenarios and sweeps.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from perpsim.errors import ConfigError
+from perpsim.scenario.yaml import load_yaml_file
 
 
 def load_replay_file(path: str | Path) -> dict[str, Any]:
@@ -17,16 +20,7 @@ def load_replay_file(path: str | Path) -> dict[str, Any]:
         ConfigError: unreadable, not YAML/JSON, or not a mapping with an ``ops`` list.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read replay file: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{p}: not valid YAML/JSON{where}: {exc}") from None
+    doc, _ = load_yaml_file(p, str(p), what="replay file")
     if not isinstance(doc, dict):
         raise ConfigError(f"{p}: a replay file must be a mapping with an 'ops' list")
     return doc

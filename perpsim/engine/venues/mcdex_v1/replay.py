@@ -15,7 +15,6 @@ from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from perpsim.engine.core.index import SettableOracle
 from perpsim.engine.core.replay import ReplayReport, Value, matches
@@ -504,6 +503,15 @@ _ACCOUNT_AMOUNT_OPS = (
 )
 
 
+def governance_value(text: str) -> float | str:
+    """A governance value as the event log holds it (text): a number, or a name such as
+    ``opposite`` for ``social_loss_side``."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _num(v: Any) -> float:
     return float(v)
 
@@ -554,7 +562,7 @@ def events_to_ops(events: Any) -> list[dict[str, Any]]:
         elif kind == "update_index":
             op = {"op": kind, "caller": acct}
         elif kind == "set_governance":
-            op = {"op": kind, "key": rec["key"], "value": yaml.safe_load(str(rec["value"]))}
+            op = {"op": kind, "key": rec["key"], "value": governance_value(str(rec["value"]))}
         elif kind == "begin_global_settlement":
             op = {"op": kind, "price": _num(rec["price"])}
         elif kind == "global_settled":

@@ -886,6 +886,7 @@ class PerpetualMachine(_EngineMachine):
         self.must_reject(BadAmountError, self.src.set_mark_price, value)
 
 
+@pytest.mark.slow
 def test_perpetual_state_machine() -> None:
     run_state_machine_as_test(PerpetualMachine, settings=MACHINE_SETTINGS)
 
@@ -1385,6 +1386,7 @@ class VenueMachine(_EngineMachine):
         return cases + amm_cases
 
 
+@pytest.mark.slow
 def test_venue_state_machine() -> None:
     run_state_machine_as_test(VenueMachine, settings=MACHINE_SETTINGS)
 

@@ -113,6 +113,7 @@ def test_unexpected_rejection_and_failed_expectation_exit_1(
         ("venue: perpetual\nops: [{op: set_index, price: 1}]", "venue"),
     ],
 )
+@pytest.mark.slow
 def test_bad_files_exit_2_without_traceback(
     tmp_path: Path, content: str, message: str, perpsim_cli: PerpsimCLI
 ) -> None:

@@ -59,19 +59,23 @@ def short_overrides(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)
 def test_shipped_scenario_runs_briefly(path: Path) -> None:
-    result = run(path.stem, *short_overrides(path))
+    overrides = short_overrides(path)
+    result = run(path.stem, *overrides)
     ts = result.timeseries
     assert list(ts.columns) == list(
         timeseries_columns(
             venue_spec(result.manifest["resolved_scenario"]["venue"]["kind"]).columns
         )
     )
-    assert len(ts) == 3 * 60 + 1  # the set-up row and one per 1-minute tick
+    # Three hours at the scenario's own tick length: the set-up row and one per tick.
+    ticks = load_scenario(path, overrides).clock.n_ticks
+    assert ticks * load_scenario(path).clock.tick == 3 * 3600
+    assert len(ts) == ticks + 1
     for column in ("market_price", "index_price", "mark_price"):
         prices = ts[column].to_numpy(dtype=np.float64)
         assert np.isfinite(prices).all() and (prices > 0).all(), column
     assert result.summary["trades"] > 0
-    assert result.summary["ticks"] == 180
+    assert result.summary["ticks"] == ticks
     assert result.summary["status"] == "NORMAL"
     assert not result.accounts.empty
 
@@ -88,6 +92,7 @@ def check_liquidation_ledger(result: RunResult) -> None:
     assert math.isclose(s["social_loss_total"], float(liq["social_loss"].sum()), rel_tol=1e-9)
 
 
+@pytest.mark.slow
 def test_black_thursday_loses_into_the_insurance_fund() -> None:
     result = run("black_thursday")
     s = result.summary
@@ -100,6 +105,7 @@ def test_black_thursday_loses_into_the_insurance_fund() -> None:
     check_liquidation_ledger(result)
 
 
+@pytest.mark.slow
 def test_black_thursday_thin_margins_exhausts_the_fund() -> None:
     result = run("black_thursday_thin_margins")
     s = result.summary
@@ -118,6 +124,7 @@ def test_black_thursday_thin_margins_exhausts_the_fund() -> None:
     assert by_side["short"] > 0.0 and final["mcdex_v1_social_loss_per_contract_long"] > 0.0
 
 
+@pytest.mark.slow
 def test_may19_2021_ten_minute_steps_use_the_fund() -> None:
     scenario = load_scenario("may19_2021")
     assert scenario.price_path.interpolation == "previous"  # type: ignore[union-attr]
@@ -132,6 +139,7 @@ def test_may19_2021_ten_minute_steps_use_the_fund() -> None:
     assert np.count_nonzero(np.diff(prices)) <= len(prices) // 10 + 1
 
 
+@pytest.mark.slow
 def test_flash_crash_loss_comes_from_the_oracle_outage() -> None:
     # Up to 1d6h: the outage (1d to 1d40m), the crash and the first hours after it.
     short = "clock.duration=1d6h"
@@ -150,6 +158,7 @@ def test_flash_crash_loss_comes_from_the_oracle_outage() -> None:
     check_liquidation_ledger(with_outage)
 
 
+@pytest.mark.slow
 def test_keeper_outage_alone_changes_nothing_but_a_stale_oracle_loses() -> None:
     short = "clock.duration=1d6h"
     shock = "{at: 1d1h, kind: price_shock, change: -0.20, over: 3h}"
@@ -168,6 +177,7 @@ def test_keeper_outage_alone_changes_nothing_but_a_stale_oracle_loses() -> None:
     assert index_age >= 3 * 3_600
 
 
+@pytest.mark.slow
 def test_whale_is_liquidated_in_size_during_the_fall() -> None:
     result = run("whale_cascade", "clock.duration=1d2h")
     liq = liquidations(result)
@@ -184,6 +194,7 @@ def test_whale_is_liquidated_in_size_during_the_fall() -> None:
     check_liquidation_ledger(result)
 
 
+@pytest.mark.slow
 def test_lp_run_shrinks_the_pool() -> None:
     result = run("lp_run", "clock.duration=1d6h")
     ts = result.timeseries
@@ -200,6 +211,7 @@ def test_lp_run_shrinks_the_pool() -> None:
     assert (kinds == "remove_liquidity").sum() >= 25  # 5 nervous + 2 x 10 patient LPs
 
 
+@pytest.mark.slow
 def test_funding_stress_longs_pay() -> None:
     result = run("funding_stress", "clock.duration=2d")
     s = result.summary
@@ -210,6 +222,7 @@ def test_funding_stress_longs_pay() -> None:
     assert rate.mean() > 0.0005  # 0.05% per 8 hours on average
 
 
+@pytest.mark.slow
 def test_global_settlement_settles_every_account() -> None:
     # Up to 1d18h: the crash, the fund running out, EMERGENCY and SETTLED (the shipped run
     # also schedules a settlement at 2d, which is rejected once the admin has begun).

@@ -412,6 +412,7 @@ def test_calm_run_says_so_instead_of_drawing_empty_panels(runs: dict[str, Path])
 
 
 @pytest.mark.parametrize("name", ["crash", "calm"])
+@pytest.mark.slow
 def test_run_figures_have_units_titles_and_no_overlapping_labels(
     name: str, runs: dict[str, Path]
 ) -> None:
@@ -425,6 +426,7 @@ def test_run_figures_have_units_titles_and_no_overlapping_labels(
         assert text_overlaps(fig) == [], info.file
 
 
+@pytest.mark.slow
 def test_dates_are_readable(runs: dict[str, Path]) -> None:
     (_info, fig), *_ = run_figures(load_run(runs["crash"]))
     FigureCanvasAgg(fig).draw()
@@ -436,6 +438,7 @@ def test_dates_are_readable(runs: dict[str, Path]) -> None:
     ), labels
 
 
+@pytest.mark.slow
 def test_shipped_crash_scenario_with_agents(tmp_path: Path) -> None:
     """global_settlement.yaml with its agents (fewer noise traders, ends 3 h after the admin)."""
     out = plain_run(
@@ -462,6 +465,7 @@ def test_shipped_crash_scenario_with_agents(tmp_path: Path) -> None:
         assert needle in text, needle
 
 
+@pytest.mark.slow
 def test_dampener_band_follows_governance_changes(tmp_path: Path) -> None:
     out = plain_run(
         tmp_path / "gov",
@@ -608,6 +612,7 @@ def test_formatters() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_sweep_figure_is_written(tmp_path: Path) -> None:
     sweep = synthetic_sweep(tmp_path / "sweep")
     paths = plot_sweep(sweep)
@@ -625,6 +630,7 @@ def test_every_sweep_figure_is_written(tmp_path: Path) -> None:
     assert "max leverage" in frontier and "20×" in frontier and "frontier" in frontier
 
 
+@pytest.mark.slow
 def test_sweep_options_and_missing_pieces(tmp_path: Path) -> None:
     one = synthetic_sweep(tmp_path / "one", mms=None, keep_runs=False)
     names = [p.name for p in plot_sweep(one, metric="bad_debt")]
@@ -640,6 +646,7 @@ def test_sweep_options_and_missing_pieces(tmp_path: Path) -> None:
         plot_dir(tmp_path, metric="bad_debt")
 
 
+@pytest.mark.slow
 def test_real_sweep_plots_and_report(tmp_path: Path) -> None:
     spec = tmp_path / "tiny.yaml"
     spec.write_text(
@@ -679,6 +686,7 @@ def test_real_sweep_plots_and_report(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_report_holds_every_section_and_is_self_contained(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -718,6 +726,7 @@ def test_run_report_holds_every_section_and_is_self_contained(
         assert (md_path.parent / link).resolve() == (runs["crash"] / "plots" / Path(link).name)
 
 
+@pytest.mark.slow
 def test_sweep_report_holds_every_section(tmp_path: Path) -> None:
     sweep = synthetic_sweep(tmp_path / "sweep")
     html_path, _ = write_report(sweep)
@@ -745,6 +754,7 @@ def test_sweep_report_holds_every_section(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_report_of_a_csv_run_and_cli_plot_of_a_sweep(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -788,6 +798,7 @@ def test_cli_bad_dir_exits_2_without_traceback(
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_perpsim_run_draws_the_figures_unless_told_not_to(tmp_path: Path) -> None:
     common = ["baseline", "--set", "agents=[]", "--set", "clock.duration=2h", "--quiet"]
     proc = cli("run", *common, "--out", str(tmp_path / "a"))

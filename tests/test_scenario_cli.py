@@ -45,6 +45,7 @@ def test_every_broken_scenario_is_rejected_with_its_key_and_no_traceback() -> No
         "event_set_governance_sequence",
     ],
 )
+@pytest.mark.slow
 def test_single_broken_file_exits_2(name: str) -> None:
     path = BROKEN_DIR / f"{name}.yaml"
     result = perpsim("validate", str(path))

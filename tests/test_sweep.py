@@ -363,6 +363,7 @@ def test_aggregate_statistics_on_rich_synthetic_rows() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_workers_give_identical_results(
     reference: tuple[SweepPlan, Path], tmp_path: Path
 ) -> None:
@@ -375,6 +376,7 @@ def test_two_workers_give_identical_results(
     )
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_identical_results(
     reference: tuple[SweepPlan, Path], tmp_path: Path
 ) -> None:
@@ -402,6 +404,7 @@ def test_dask_local_cluster_gives_identical_results(
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_failing_run_is_recorded_and_the_others_finish(tmp_path: Path) -> None:
     # creator_cash = 1 USD passes validation but the pool cannot be created: the run raises.
     path = write_sweep(
@@ -455,6 +458,7 @@ def _journal_keys(out: Path) -> list[tuple[int, int]]:
     return keys
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_loss_or_duplicates(
     reference: tuple[SweepPlan, Path], tmp_path: Path
 ) -> None:
@@ -476,6 +480,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(
     pd.testing.assert_frame_equal(comparable(out), comparable(ref))
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_partial_tables_then_resume_completes(
     reference: tuple[SweepPlan, Path], tmp_path: Path
 ) -> None:
@@ -496,6 +501,7 @@ def test_ctrl_c_writes_partial_tables_then_resume_completes(
     pd.testing.assert_frame_equal(comparable(out), comparable(ref))
 
 
+@pytest.mark.slow
 def test_torn_journal_line_is_dropped_and_rerun(
     reference: tuple[SweepPlan, Path], tmp_path: Path
 ) -> None:
@@ -526,6 +532,7 @@ def _pool_workers(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_killed_worker_process_is_replaced(
     reference: tuple[SweepPlan, Path], tmp_path: Path
 ) -> None:
@@ -543,6 +550,7 @@ def test_killed_worker_process_is_replaced(
     pd.testing.assert_frame_equal(comparable(out), comparable(ref))
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_sweep(reference: tuple[SweepPlan, Path], tmp_path: Path) -> None:
     _, ref = reference
     out = tmp_path / "out"

@@ -1,14 +1,13 @@
 """Fixtures shared by the whole suite.
 
-* :func:`run_perpsim` runs the ``perpsim`` command in a child interpreter, the way a user
-  would, from :data:`REPO`; :func:`perpsim_cli` hands it to a test as a fixture.
+* :func:`perpsim_cli` hands a test :func:`support.run_perpsim`, which runs the ``perpsim``
+  command in a child interpreter, the way a user would.
 * :func:`no_leftover_children` (autouse) fails a test that leaves child processes running, so
   that a pool, a cluster or a command that outlives its test is reported by the test that
   started it instead of slowing down, or breaking, whichever test runs next.
 
-The test modules import :func:`run_perpsim` and :data:`REPO` from here (``tests/`` is on
-``sys.path`` under pytest's default import mode) where a module-level helper reads better than
-a fixture argument.
+Test modules that want the helper itself (not a fixture argument) import it from
+:mod:`support`.
 """
 
 from __future__ import annotations
@@ -16,21 +15,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 import pytest
+from support import PerpsimCLI, run_perpsim
 
 #: ``pytester`` runs a pytest session inside a test: how ``test_conftest.py`` checks these
 #: fixtures.
 pytest_plugins = ("pytester",)
-
-#: The repository root: the working directory of every ``perpsim`` command a test runs.
-REPO: Final = Path(__file__).resolve().parent.parent
 
 #: Processes that multiprocessing starts once and keeps for the life of the interpreter (the
 #: fork server that sweep pools fork their workers from, the tracker of shared resources):
@@ -40,37 +35,6 @@ INTERPRETER_HELPERS: Final = ("multiprocessing.forkserver", "multiprocessing.res
 #: How long a child may take to exit after its test has ended (a pool or a cluster that was
 #: shut down but whose processes are still finishing) before it counts as left running.
 EXIT_GRACE_S: Final = 10.0
-
-
-def run_perpsim(
-    *args: str, cwd: Path = REPO, timeout: float = 120.0
-) -> subprocess.CompletedProcess[str]:
-    """Runs ``python -m perpsim ARGS`` in a child interpreter.
-
-    The child imports perpsim from this checkout (``PYTHONPATH``) whatever is installed, and its
-    output is captured as text; a non-zero exit status is returned, not raised.
-
-    Args:
-        *args: The command line after ``perpsim``.
-        cwd: The working directory (relative paths in ``args`` are resolved from it).
-        timeout: Seconds before the child is killed and ``subprocess.TimeoutExpired`` raised.
-
-    Returns:
-        The finished process, with ``returncode``, ``stdout`` and ``stderr``.
-    """
-    return subprocess.run(
-        [sys.executable, "-m", "perpsim", *args],
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-#: The type of :func:`run_perpsim`, to annotate the :func:`perpsim_cli` fixture with.
-PerpsimCLI = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture

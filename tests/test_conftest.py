@@ -1,11 +1,14 @@
-"""The shared fixtures of ``conftest.py``, checked in a pytest session of their own."""
+"""The shared fixtures of ``conftest.py`` (checked in a pytest session of their own) and
+``support.py``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import conftest
 import pytest
+import support
+
+HERE = Path(__file__).parent
 
 INNER_TESTS = """
 import subprocess
@@ -33,7 +36,8 @@ def test_shuts_its_pool_down():
 
 
 def test_a_test_that_leaves_a_child_running_fails(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(Path(conftest.__file__).read_text(encoding="utf-8"))
+    pytester.makeconftest((HERE / "conftest.py").read_text(encoding="utf-8"))
+    pytester.makepyfile(support=(HERE / "support.py").read_text(encoding="utf-8"))
     pytester.makepyfile(INNER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     # The leak is reported in the teardown of the test that made it, and only there: the fork
@@ -46,10 +50,10 @@ def test_a_test_that_leaves_a_child_running_fails(pytester: pytest.Pytester) -> 
 
 
 def test_run_perpsim_runs_from_the_repository_unless_told_otherwise(tmp_path: Path) -> None:
-    proc = conftest.run_perpsim("validate", "scenarios/baseline.yaml")
+    proc = support.run_perpsim("validate", "scenarios/baseline.yaml")
     assert proc.returncode == 0, proc.stderr
     assert "scenarios/baseline.yaml" in proc.stdout
     # Elsewhere the relative path means another file, and perpsim is still this checkout's.
-    elsewhere = conftest.run_perpsim("validate", "scenarios/baseline.yaml", cwd=tmp_path)
+    elsewhere = support.run_perpsim("validate", "scenarios/baseline.yaml", cwd=tmp_path)
     assert elsewhere.returncode == 2, elsewhere.stderr
     assert "file not found" in elsewhere.stderr and "Traceback" not in elsewhere.stderr

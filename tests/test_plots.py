@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_perpsim
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.text import Text
 from PIL import Image
+from support import run_perpsim
 
 from perpsim.engine.core.figures import FigureSpec, PanelSpec, SeriesSpec
 from perpsim.engine.core.status import Status

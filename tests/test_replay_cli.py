@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, PerpsimCLI
+from support import REPO, PerpsimCLI
 
 EXAMPLES = sorted((REPO / "scenarios" / "replay").glob("*.yaml"))
 
@@ -108,7 +108,7 @@ def test_unexpected_rejection_and_failed_expectation_exit_1(
         ("ops: [{op: deposit, account: a, amount: 1, colour: red}]", "unknown argument 'colour'"),
         ("ops: {}", "ops: must be a list"),
         ("governance: {maintenance_margin_rate: 0.5}\nops: []", "maintenance_margin_rate"),
-        ("ops: [\n  {op: deposit", "not valid YAML"),
+        ("ops: [\n  {op: deposit", "invalid YAML"),
         ("- 1\n- 2", "must be a mapping"),
         ("venue: perpetual\nops: [{op: set_index, price: 1}]", "venue"),
     ],
@@ -128,4 +128,4 @@ def test_bad_files_exit_2_without_traceback(
 def test_missing_file_exit_2(perpsim_cli: PerpsimCLI) -> None:
     proc = perpsim_cli("replay", "no/such/file.yaml")
     assert proc.returncode == 2
-    assert "cannot read" in proc.stderr and "Traceback" not in proc.stderr
+    assert "file not found" in proc.stderr and "Traceback" not in proc.stderr

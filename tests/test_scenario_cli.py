@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_perpsim as perpsim
+from support import run_perpsim as perpsim
 
 REPO = Path(__file__).resolve().parent.parent
 BROKEN_DIR = REPO / "tests" / "data" / "broken_scenarios"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_perpsim as cli
+from support import run_perpsim as cli
 
 from perpsim.errors import ConfigError
 from perpsim.metrics import SUMMARY_METRICS

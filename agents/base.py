@@ -40,7 +40,7 @@ class PerpAgent(mesa.Agent):  # type: ignore[misc]
         name: the agent's engine account name (unique).
         population: the scenario population it belongs to.
         params: its parameters, already sampled (plain numbers/strings/bools).
-        rng: its random stream (spawned from the run's SeedSequence).
+        rng: its population's random stream (derived from the run seed and the population's name).
 
     Subclasses set :attr:`phase`, implement :meth:`step`, and call :meth:`wake_at` /
     :meth:`wake_in` to be called again. They never touch balances: every action is a call on

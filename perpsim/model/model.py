@@ -36,6 +36,7 @@ from perpsim.engine.registry import VenueContext, venue_spec
 from perpsim.errors import EngineError, InvariantViolation
 from perpsim.model.events import EventLog
 from perpsim.model.recorder import Recorder
+from perpsim.model.streams import Streams
 from perpsim.oracle.config import Shock
 from perpsim.oracle.feed import FeedUpdates, OracleFeed
 from perpsim.oracle.paths import apply_shocks, build_path
@@ -138,18 +139,9 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
     ) -> None:
         self.config = scenario
         self.run_seed = int(scenario.seed if seed is None else seed)
-        root = np.random.SeedSequence(self.run_seed)
-        pops = [p.name for p in scenario.agents]
-        children = root.spawn(3 + len(pops))
-        self.streams: dict[str, np.random.SeedSequence] = {
-            "price_path": children[0],
-            "order": children[1],
-            "mesa": children[2],
-        }
-        for name, child in zip(pops, children[3:], strict=True):
-            self.streams[f"population:{name}"] = child
-        super().__init__(rng=int(self.streams["mesa"].generate_state(1)[0]))
-        self.order_rng = np.random.default_rng(self.streams["order"])
+        self.streams = Streams(self.run_seed)
+        super().__init__(rng=int(self.streams.seed_sequence("mesa").generate_state(1)[0]))
+        self.order_rng = self.streams.generator("order")
         self.check_each_tick = check_invariants
 
         clock = scenario.clock
@@ -162,7 +154,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         self.times = self.offsets + self.start_time
 
         # 1. The world: market price path (with scheduled shocks) and the oracle feed.
-        path_rng = np.random.default_rng(self.streams["price_path"])
+        path_rng = self.streams.generator("price_path")
         prices = build_path(
             scenario.price_path, self.offsets, path_rng, base_dir, start_time=self.start_time
         )
@@ -243,7 +235,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
     def _build_agents(self) -> None:
         for pop in self.config.agents:
             cls = AGENT_TYPES[pop.type]
-            rng = np.random.default_rng(self.streams[f"population:{pop.name}"])
+            rng = self.streams.generator(f"population:{pop.name}")
             per_agent = _sample_params(pop.params, rng, pop.count)
             members: list[PerpAgent] = []
             for i in range(pop.count):

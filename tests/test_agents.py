@@ -144,6 +144,7 @@ def _holding_spans(model: PerpModel, name: str, end: int) -> list[tuple[int, int
     return spans
 
 
+@pytest.mark.slow
 def test_noise_traders_arrive_as_poisson_with_the_long_share() -> None:
     params = {
         "arrival_rate": 1.0,

@@ -178,6 +178,8 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         self.event_log = EventLog()
         self._counters: Counter[str] = Counter()
         self.social_loss_total = 0.0
+        #: Trades so far (for progress displays; the time series counts them per row).
+        self.trades_total = 0
         self.tick = 0
         self.now = self.start_time
         self._last_logged_index: tuple[float, int] | None = None
@@ -452,6 +454,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         event["tick"] = self.tick
         self.event_log.append(event)
         if kind in ("buy", "sell", "trade"):
+            self.trades_total += 1
             self._counters["trades"] += 1
             self._counters["volume"] += event["amount"]
         elif kind == "liquidate":

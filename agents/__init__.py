@@ -2,6 +2,11 @@
 
 Agents observe the market, decide, and call the venue (:class:`perpsim.engine.Venue`); they
 never touch balances themselves.
+
+Each agent class names its scenario ``type`` (``agent_type``) and carries its typed parameters
+model (``Params``, defined in the same file from the pieces of :mod:`perpsim.agents.params`).
+The scenario's ``agents:`` union is built from :data:`REGISTRY`, so a new agent type is one
+file plus its import and its entry in the tuple below.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from .traders.momentum_trader import MomentumTrader
 from .traders.noise_trader import NoiseTrader
 from .traders.whale import Whale
 
-#: Agent class of each scenario population ``type``.
+#: Agent class of each scenario population ``type`` (its ``Params`` validate the population).
 REGISTRY: dict[str, type[PerpAgent]] = {
     cls.agent_type: cls
     for cls in (

@@ -22,7 +22,7 @@ from perpsim.scenario import (
     Scenario,
     SetGovernanceEvent,
     UniformDist,
-    WhalePopulation,
+    WhaleParams,
     apply_overrides,
     apply_typed_overrides,
     list_scenarios_command,
@@ -562,7 +562,7 @@ events:
     scenario = load_scenario(path)
     assert [e.at for e in scenario.events] == [43_200, 86_400]  # the end of the run is allowed
     whale = scenario.population("w")
-    assert isinstance(whale, WhalePopulation)
+    assert whale.type == "whale" and isinstance(whale.params, WhaleParams)
     assert whale.params.schedule == (90, 7_200, 10_800)
 
 

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.status import Status
 
 from ..base import PerpAgent, Phase
 from ..base import lots as _lots
 from ..base import withdraw_collateral as _withdraw
+from ..params import DurationParam, FractionParam, PositiveParam, ProbabilityParam
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
@@ -19,6 +21,27 @@ if TYPE_CHECKING:
 #: Margin an LP keeps for the short hedge AddLiquidity gives it, as a fraction of the hedge's
 #: notional (at least twice the initial margin rate): 0.5 survives a rally of about 40%.
 HEDGE_MARGIN = 0.5
+
+
+class LiquidityProviderParams(FrozenModel):
+    """Parameters of a liquidity provider of the AMM pool.
+
+    Attributes:
+        capital: Collateral (USD) each LP starts with.
+        initial_fraction: Fraction of the capital added as liquidity at the start, in [0, 1].
+        add_interval: Seconds between two further additions.
+        add_fraction: Fraction of the remaining cash added at each addition, in [0, 1].
+        drawdown_exit: The LP removes all its liquidity when the value of its pool share has
+            fallen by this fraction over ``return_window`` (0.1 = 10%); null never exits.
+        return_window: Seconds over which the drawdown is measured.
+    """
+
+    capital: PositiveParam = 1_000_000.0
+    initial_fraction: ProbabilityParam = 0.5
+    add_interval: DurationParam = 86_400
+    add_fraction: ProbabilityParam = 0.1
+    drawdown_exit: FractionParam | None = 0.1
+    return_window: DurationParam = 86_400
 
 
 class LiquidityProvider(PerpAgent):
@@ -33,6 +56,7 @@ class LiquidityProvider(PerpAgent):
     """
 
     agent_type: ClassVar[str] = "liquidity_provider"
+    Params: ClassVar[type[FrozenModel]] = LiquidityProviderParams
     phase: ClassVar[Phase] = Phase.LP
 
     def __init__(

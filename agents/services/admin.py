@@ -2,19 +2,53 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
+from perpsim.engine.core.config import FrozenModel, NonNegativeReal, StrictBool
 from perpsim.engine.core.status import Status
+from perpsim.oracle.config import Duration
 
 from ..base import PerpAgent, Phase
+from ..params import RunTime
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
 
 #: The insurance fund counts as exhausted at or below this balance (collateral).
 EMPTY_FUND = 1e-9
+
+
+class SettleWhen(FrozenModel):
+    """Conditions under which the admin begins global settlement (any one suffices).
+
+    Attributes:
+        insurance_fund_exhausted: Settle when the insurance fund is empty after a loss.
+        bad_debt_above: Settle when the cumulative social loss plus unrecoverable bad debt
+            (USD) exceeds this; null disables the condition.
+    """
+
+    insurance_fund_exhausted: StrictBool = False
+    bad_debt_above: NonNegativeReal | None = None
+
+
+class AdminParams(FrozenModel):
+    """Parameters of the admin (the only one who can begin global settlement).
+
+    Attributes:
+        settle_when: Automatic triggers.
+        settle_at: A time within the run at which to settle unconditionally; null for none.
+        settlement_price: ``index`` (the oracle's price) or ``mark`` (the perpetual's mark).
+        complete_after: Seconds between beginning settlement (EMERGENCY) and completing it
+            (SETTLED), during which the price may still be corrected.
+    """
+
+    settle_when: SettleWhen = SettleWhen()
+    settle_at: RunTime | None = None
+    settlement_price: Literal["mark", "index"] = "index"
+    complete_after: Annotated[Duration, Field(ge=0)] = 3_600
 
 
 class Admin(PerpAgent):
@@ -28,6 +62,7 @@ class Admin(PerpAgent):
     """
 
     agent_type: ClassVar[str] = "admin"
+    Params: ClassVar[type[FrozenModel]] = AdminParams
     phase: ClassVar[Phase] = Phase.ADMIN
 
     def __init__(

@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.status import Status
 
 from ..base import PerpAgent, Phase
+from ..params import DelayParam, NonNegativeParam
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
@@ -17,6 +19,18 @@ if TYPE_CHECKING:
 #: into (an account exists only once something is deposited). One unit of collateral: small
 #: next to any prize worth calling for, and easy to subtract when reading its PnL.
 KEEPER_DEPOSIT = 1.0
+
+
+class KeeperParams(FrozenModel):
+    """Parameters of a keeper (calls ``update_index`` for the prize, which also runs funding).
+
+    Attributes:
+        latency: Seconds between a new oracle price and the keeper's update_index call.
+        gas_cost: Cost (USD) of one call; a keeper calls only if the prize covers it.
+    """
+
+    latency: DelayParam = 30
+    gas_cost: NonNegativeParam = 5.0
 
 
 class Keeper(PerpAgent):
@@ -29,6 +43,7 @@ class Keeper(PerpAgent):
     """
 
     agent_type: ClassVar[str] = "keeper"
+    Params: ClassVar[type[FrozenModel]] = KeeperParams
     phase: ClassVar[Phase] = Phase.KEEPER
 
     def __init__(

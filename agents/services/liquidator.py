@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.status import Status
 
 from ..base import PerpAgent, Phase
 from ..base import lots as _lots
+from ..params import DelayParam, DurationParam, PositiveParam
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
@@ -26,6 +28,28 @@ def _signed(side: str, size: float) -> float:
     return size if side == "long" else -size
 
 
+LiquidationUnwind = Literal["immediate", "twap", "hold"]
+
+
+class LiquidatorParams(FrozenModel):
+    """Parameters of a liquidator (takes over unsafe positions, then unwinds them).
+
+    Attributes:
+        capital: Collateral (USD) each liquidator starts with.
+        latency: Seconds between an account becoming unsafe and the liquidator acting on it.
+        capacity: Contracts each liquidator can take over per tick.
+        unwind: ``immediate`` (sell to the AMM at once), ``twap`` (in equal slices over
+            ``unwind_horizon``) or ``hold`` (keep the position).
+        unwind_horizon: Seconds over which a ``twap`` unwind is spread.
+    """
+
+    capital: PositiveParam = 500_000.0
+    latency: DelayParam = 0
+    capacity: PositiveParam = 50.0
+    unwind: LiquidationUnwind = "immediate"
+    unwind_horizon: DurationParam = 3_600
+
+
 class Liquidator(PerpAgent):
     """Liquidates unsafe accounts within its capacity and capital, then unwinds into the pool.
 
@@ -37,6 +61,7 @@ class Liquidator(PerpAgent):
     """
 
     agent_type: ClassVar[str] = "liquidator"
+    Params: ClassVar[type[FrozenModel]] = LiquidatorParams
     phase: ClassVar[Phase] = Phase.LIQUIDATOR
 
     def __init__(

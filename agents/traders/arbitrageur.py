@@ -7,17 +7,39 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.status import Status
 from perpsim.errors import EngineError
 
 from ..base import PerpAgent, Phase
 from ..base import lots as _lots
+from ..params import DurationParam, NonNegativeParam, PositiveParam
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
 
 #: Share of its margin balance an arbitrageur commits as initial margin (the rest is a buffer).
 MARGIN_USE = 0.8
+
+
+class ArbitrageurParams(FrozenModel):
+    """Parameters of an arbitrageur (trades the AMM price back to the index, harvests funding).
+
+    Attributes:
+        capital: Collateral (USD) each arbitrageur starts with.
+        threshold: Relative gap between the AMM price and the index, beyond the trading fees,
+            above which it trades (0.001 = 0.1%).
+        max_trade_size: Largest trade in contracts.
+        funding_threshold: Absolute 8-hour funding rate above which it takes the side that
+            receives funding (0 disables funding trades only if set very high).
+        decision_interval: Seconds between two looks at the market.
+    """
+
+    capital: PositiveParam = 200_000.0
+    threshold: NonNegativeParam = 0.001
+    max_trade_size: PositiveParam = 20.0
+    funding_threshold: NonNegativeParam = 0.0005
+    decision_interval: DurationParam = 60
 
 
 class Arbitrageur(PerpAgent):
@@ -32,6 +54,7 @@ class Arbitrageur(PerpAgent):
     """
 
     agent_type: ClassVar[str] = "arbitrageur"
+    Params: ClassVar[type[FrozenModel]] = ArbitrageurParams
     phase: ClassVar[Phase] = Phase.TRADER
 
     def __init__(

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from pydantic import model_validator
 
+from perpsim.engine.core.config import FrozenModel, problem_at
 from perpsim.engine.core.status import Status
 
 from ..base import PerpAgent, Phase
 from ..base import lots as _lots
+from ..params import DurationParam, NonNegativeParam, PositiveParam
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
@@ -17,6 +20,45 @@ if TYPE_CHECKING:
 #: Share of the exchange's maximum leverage (1 / initial_margin_rate) a trader's leverage is
 #: capped at: the rest absorbs a pool price up to the mark premium limit away from the mark.
 LEVERAGE_CAP = 0.95
+
+
+def _both_numbers(*values: Any) -> bool:
+    return all(isinstance(v, int | float) for v in values)
+
+
+class MomentumTraderParams(FrozenModel):
+    """Parameters of a momentum trader (follows the recent price trend).
+
+    Attributes:
+        lookback: Seconds over which the trend (relative price change) is measured.
+        threshold: Relative price change over ``lookback`` that triggers a signal (0.01 = 1%).
+        size_per_signal: Contracts added per signal in the direction of the trend.
+        max_size: Largest position (contracts); must be >= size_per_signal.
+        leverage: Notional divided by margin when opening.
+        initial_cash: Collateral (USD) each trader starts with.
+        decision_interval: Seconds between two looks at the market.
+    """
+
+    lookback: DurationParam = 3_600
+    threshold: NonNegativeParam = 0.01
+    size_per_signal: PositiveParam = 2.0
+    max_size: PositiveParam = 10.0
+    leverage: PositiveParam = 3.0
+    initial_cash: PositiveParam = 20_000.0
+    decision_interval: DurationParam = 300
+
+    @model_validator(mode="after")
+    def _check(self) -> MomentumTraderParams:
+        if _both_numbers(self.max_size, self.size_per_signal) and (
+            float(self.max_size) < float(self.size_per_signal)  # type: ignore[arg-type]
+        ):
+            raise problem_at(
+                ["max_size"],
+                "must be >= size_per_signal",
+                got=self.max_size,
+                allowed=f">= {self.size_per_signal}",
+            )
+        return self
 
 
 class MomentumTrader(PerpAgent):
@@ -30,6 +72,7 @@ class MomentumTrader(PerpAgent):
     """
 
     agent_type: ClassVar[str] = "momentum_trader"
+    Params: ClassVar[type[FrozenModel]] = MomentumTraderParams
     phase: ClassVar[Phase] = Phase.TRADER
 
     def __init__(

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+import math
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import numpy as np
+from pydantic import BeforeValidator
 
+from perpsim.engine.core.config import FrozenModel, problem_at
 from perpsim.engine.core.status import Status
 from perpsim.engine.venue import AccountView
 
 from ..base import PerpAgent, Phase
 from ..base import lots as _lots
 from ..base import withdraw_collateral as _withdraw
+from ..params import DurationParam, FractionParam, PositiveParam, ProbabilityParam
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
@@ -31,6 +35,46 @@ TRIGGER_BUFFER = 0.005
 LEVERAGE_CAP = 0.95
 
 
+def _check_top_up(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and math.isfinite(value) and value >= 1:
+        return float(value)
+    raise problem_at(
+        [],
+        "must be false, true, or a margin threshold (a multiple of the maintenance margin)",
+        got=value,
+        allowed="false, true, or a number >= 1",
+    )
+
+
+class NoiseTraderParams(FrozenModel):
+    """Parameters of a noise trader (random arrivals, random side).
+
+    Attributes:
+        arrival_rate: Mean number of trades per hour per trader (Poisson arrivals).
+        long_probability: Probability that a trade opens a long, in [0, 1].
+        size: Contracts per trade (1 contract = 1 unit of the underlying).
+        leverage: Notional at entry divided by the margin deposited for the trade.
+        holding_time: Mean seconds a position is held before it is closed (exponential).
+        initial_cash: Collateral (USD) each trader starts with.
+        stop_loss: Fraction of the deposited margin lost at which the trader closes, in (0, 1];
+            null for no stop-loss.
+        top_up: false: never add margin; a number m >= 1: deposit enough to restore the
+            initial margin when the margin balance falls below m × maintenance margin;
+            true: the same with m = 1.5.
+    """
+
+    arrival_rate: PositiveParam = 0.5
+    long_probability: ProbabilityParam = 0.5
+    size: PositiveParam = 1.0
+    leverage: PositiveParam = 3.0
+    holding_time: DurationParam = 14_400
+    initial_cash: PositiveParam = 5_000.0
+    stop_loss: FractionParam | None = 0.5
+    top_up: Annotated[bool | float, BeforeValidator(_check_top_up)] = False
+
+
 class NoiseTrader(PerpAgent):
     """Opens a random position at Poisson arrivals and closes it after a random holding time.
 
@@ -43,6 +87,7 @@ class NoiseTrader(PerpAgent):
     """
 
     agent_type: ClassVar[str] = "noise_trader"
+    Params: ClassVar[type[FrozenModel]] = NoiseTraderParams
     phase: ClassVar[Phase] = Phase.TRADER
 
     def __init__(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import model_validator
 
+from perpsim.engine.core.config import FrozenModel, problem_at
 from perpsim.engine.core.status import Status
 from perpsim.errors import EngineError
 
 from ..base import PerpAgent, Phase
 from ..base import lots as _lots
 from ..base import withdraw_collateral as _withdraw
+from ..params import DurationParam, PositiveParam, RunTime
 
 if TYPE_CHECKING:
     from perpsim.model import PerpModel
@@ -27,6 +30,43 @@ MAX_IMPACT = 0.005
 MAX_REJECTIONS = 10
 
 
+WhaleSide = Literal["long", "short", "random"]
+
+
+class WhaleParams(FrozenModel):
+    """Parameters of a whale (rare, large, leveraged trades).
+
+    Exactly one of ``schedule`` and ``arrival_rate`` must be given.
+
+    Attributes:
+        capital: Collateral (USD) each whale starts with.
+        side: ``long``, ``short`` or ``random`` (a fair coin per trade).
+        size: Contracts per trade.
+        leverage: Notional divided by margin when opening.
+        schedule: Times (within the run) at which each whale opens a position.
+        arrival_rate: Mean number of trades per hour per whale (Poisson), instead of a schedule.
+        holding_time: Mean seconds a position is held (exponential).
+    """
+
+    capital: PositiveParam = 2_000_000.0
+    side: WhaleSide = "random"
+    size: PositiveParam = 200.0
+    leverage: PositiveParam = 2.0
+    schedule: tuple[RunTime, ...] | None = None
+    arrival_rate: PositiveParam | None = None
+    holding_time: DurationParam = 21_600
+
+    @model_validator(mode="after")
+    def _check(self) -> WhaleParams:
+        if (self.schedule is None) == (self.arrival_rate is None):
+            raise problem_at(
+                ["schedule" if self.schedule is not None else "arrival_rate"],
+                "give exactly one of schedule (a list of times) or arrival_rate (per hour)",
+                allowed="schedule: [6h, 30h] or arrival_rate: 0.05",
+            )
+        return self
+
+
 class Whale(PerpAgent):
     """Opens a large position at the times of its schedule (or at Poisson arrivals) and holds it.
 
@@ -39,6 +79,7 @@ class Whale(PerpAgent):
     """
 
     agent_type: ClassVar[str] = "whale"
+    Params: ClassVar[type[FrozenModel]] = WhaleParams
     phase: ClassVar[Phase] = Phase.TRADER
 
     def __init__(

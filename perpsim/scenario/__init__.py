@@ -37,10 +37,8 @@ must fall within the run, ``[0, clock.ticks × clock.tick]``.
 
 from __future__ import annotations
 
-from perpsim.engine.core.config import Problem, ProblemsError, did_you_mean
-from perpsim.scenario.cli import list_scenarios_command, validate_command
-from perpsim.scenario.clock import ClockConfig
-from perpsim.scenario.distributions import (
+from perpsim.agents.liquidity.liquidity_provider import LiquidityProviderParams
+from perpsim.agents.params import (
     ChoiceDist,
     ConstantDist,
     Distribution,
@@ -51,6 +49,16 @@ from perpsim.scenario.distributions import (
     UniformDist,
     sample_param,
 )
+from perpsim.agents.services.admin import AdminParams, SettleWhen
+from perpsim.agents.services.keeper import KeeperParams
+from perpsim.agents.services.liquidator import LiquidationUnwind, LiquidatorParams
+from perpsim.agents.traders.arbitrageur import ArbitrageurParams
+from perpsim.agents.traders.momentum_trader import MomentumTraderParams
+from perpsim.agents.traders.noise_trader import NoiseTraderParams
+from perpsim.agents.traders.whale import WhaleParams
+from perpsim.engine.core.config import Problem, ProblemsError, did_you_mean
+from perpsim.scenario.cli import list_scenarios_command, validate_command
+from perpsim.scenario.clock import ClockConfig
 from perpsim.scenario.events import (
     BeginGlobalSettlementEvent,
     Event,
@@ -72,38 +80,17 @@ from perpsim.scenario.files import (
 )
 from perpsim.scenario.output import OutputConfig
 from perpsim.scenario.overrides import apply_overrides, apply_typed_overrides
-from perpsim.scenario.populations import (
-    AdminParams,
-    AdminPopulation,
-    ArbitrageurParams,
-    ArbitrageurPopulation,
-    KeeperParams,
-    KeeperPopulation,
-    LiquidationUnwind,
-    LiquidatorParams,
-    LiquidatorPopulation,
-    LiquidityProviderParams,
-    LiquidityProviderPopulation,
-    MomentumTraderParams,
-    MomentumTraderPopulation,
-    NoiseTraderParams,
-    NoiseTraderPopulation,
-    Population,
-    SettleWhen,
-    WhaleParams,
-    WhalePopulation,
-)
+from perpsim.scenario.populations import POPULATION_MODELS, Population
 from perpsim.scenario.schema import Scenario
 from perpsim.scenario.venue import MOVED_TO_VENUE, VenueConfig
 from perpsim.scenario.yaml import Origin
 
 __all__ = [
     "MOVED_TO_VENUE",
+    "POPULATION_MODELS",
     "SCENARIO_DIR",
     "AdminParams",
-    "AdminPopulation",
     "ArbitrageurParams",
-    "ArbitrageurPopulation",
     "BeginGlobalSettlementEvent",
     "ChoiceDist",
     "ClockConfig",
@@ -113,19 +100,14 @@ __all__ = [
     "Interval",
     "KeeperOutageEvent",
     "KeeperParams",
-    "KeeperPopulation",
     "LiquidationUnwind",
     "LiquidatorOutageEvent",
     "LiquidatorParams",
-    "LiquidatorPopulation",
     "LiquidityProviderParams",
-    "LiquidityProviderPopulation",
     "LiquidityWithdrawalEvent",
     "LognormalDist",
     "MomentumTraderParams",
-    "MomentumTraderPopulation",
     "NoiseTraderParams",
-    "NoiseTraderPopulation",
     "NormalDist",
     "OracleManipulationEvent",
     "OracleOutageEvent",
@@ -142,7 +124,6 @@ __all__ = [
     "UniformDist",
     "VenueConfig",
     "WhaleParams",
-    "WhalePopulation",
     "apply_overrides",
     "apply_typed_overrides",
     "did_you_mean",

@@ -7,14 +7,13 @@ offsets from ``clock.start`` before validation.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Final
 
 from pydantic import BeforeValidator, Field, Strict, model_validator
 
 from perpsim.engine.core.config import FrozenModel, Problem, ProblemsError, problem_at
-from perpsim.oracle.config import Duration, parse_duration, parse_timestamp
+from perpsim.oracle.config import Duration, parse_timestamp
 
 __all__ = [
     "MAX_RUN",
@@ -22,8 +21,6 @@ __all__ = [
     "MAX_TICKS",
     "MAX_UNIX_TIME",
     "ClockConfig",
-    "RunTime",
-    "looks_absolute",
     "safe_timestamp",
 ]
 
@@ -35,26 +32,6 @@ MAX_TICK: Final = 7 * 86_400
 MAX_RUN: Final = 100 * 365 * 86_400
 #: Most ticks in a run.
 MAX_TICKS: Final = 1_000_000_000
-
-
-_ABSOLUTE_TIME_RE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
-
-
-def looks_absolute(value: object) -> bool:
-    """Whether ``value`` is written as an ISO 8601 time (rather than seconds or a duration)."""
-    return isinstance(value, str) and _ABSOLUTE_TIME_RE.match(value) is not None
-
-
-def _parse_run_time(value: object) -> int:
-    if looks_absolute(value):
-        raise ValueError(
-            f"the absolute time {value!r} cannot be placed in the run without a valid clock.start"
-        )
-    return parse_duration(value)
-
-
-#: A time within the run, in seconds from ``clock.start`` (``"6h"`` and ISO 8601 also work).
-RunTime = Annotated[int, BeforeValidator(_parse_run_time)]
 
 
 def _parse_start(value: object) -> int:

@@ -15,7 +15,7 @@ from perpsim.engine.core.config import MISSING, Problem
 from perpsim.errors import ConfigError
 from perpsim.scenario.yaml import Origin, PathElem
 
-__all__ = ["config_error", "format_number", "format_problem", "render_path", "show_value"]
+__all__ = ["config_error", "format_problem", "render_path", "show_value"]
 
 
 def render_path(path: Sequence[PathElem]) -> str:
@@ -80,8 +80,3 @@ def config_error(lines: Sequence[str]) -> ConfigError:
     """One ConfigError of the given lines, each line once, in order."""
     unique = list(dict.fromkeys(lines))
     return ConfigError("\n".join(unique))
-
-
-def format_number(x: float) -> str:
-    """A bound or limit as written in messages: ``5`` rather than ``5.0``."""
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, Strict, model_validator
 
+from perpsim.agents.params import RunTime
 from perpsim.engine.core.config import FrozenModel, PositiveReal, StrictStr, problem_at
 from perpsim.oracle.config import Duration
-from perpsim.scenario.clock import RunTime
 from perpsim.scenario.populations import PopulationName
 
 __all__ = [

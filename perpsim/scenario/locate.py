@@ -10,8 +10,9 @@ from typing import Annotated, Any, Final
 
 from pydantic import Tag, ValidationError
 
+from perpsim.agents.params import format_number
 from perpsim.engine.core.config import MISSING, Problem, ProblemsError, unknown_name_message
-from perpsim.scenario.errors import format_number, show_value
+from perpsim.scenario.errors import show_value
 from perpsim.scenario.introspect import (
     is_model,
     literal_values,

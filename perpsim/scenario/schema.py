@@ -10,6 +10,9 @@ from typing import Annotated, Any
 from pydantic import Field, Strict, model_validator
 from pydantic.fields import FieldInfo
 
+from perpsim.agents.params import looks_absolute
+from perpsim.agents.services.admin import AdminParams
+from perpsim.agents.traders.whale import WhaleParams
 from perpsim.engine.core.config import (
     FrozenModel,
     Problem,
@@ -22,7 +25,7 @@ from perpsim.errors import ConfigError, GovernanceError
 from perpsim.oracle.config import BootstrapPath, HistoricalPath, OracleFeedConfig, PricePathConfig
 from perpsim.oracle.data import format_time
 from perpsim.oracle.paths import load_path_data
-from perpsim.scenario.clock import ClockConfig, looks_absolute, safe_timestamp
+from perpsim.scenario.clock import ClockConfig, safe_timestamp
 from perpsim.scenario.events import (
     Event,
     KeeperOutageEvent,
@@ -31,14 +34,7 @@ from perpsim.scenario.events import (
     SetGovernanceEvent,
 )
 from perpsim.scenario.output import OutputConfig
-from perpsim.scenario.populations import (
-    AdminPopulation,
-    KeeperPopulation,
-    LiquidatorPopulation,
-    LiquidityProviderPopulation,
-    Population,
-    WhalePopulation,
-)
+from perpsim.scenario.populations import Population
 from perpsim.scenario.venue import VenueConfig, refuse_moved_keys, venue_union
 from perpsim.scenario.yaml import PathElem
 
@@ -176,7 +172,7 @@ class Scenario(FrozenModel):
                     )
                 )
             first.setdefault(pop.name, i)
-            if isinstance(pop, AdminPopulation):
+            if pop.type == "admin":
                 admins += pop.count
                 if admins > 1 and pop.count:
                     problems.append(
@@ -209,10 +205,10 @@ class Scenario(FrozenModel):
         for i, event in enumerate(self.events):
             check(("events", i, "at"), event.at)
         for i, pop in enumerate(self.agents):
-            if isinstance(pop, WhalePopulation) and pop.params.schedule is not None:
+            if isinstance(pop.params, WhaleParams) and pop.params.schedule is not None:
                 for j, t in enumerate(pop.params.schedule):
                     check(("agents", i, "params", "schedule", j), t)
-            if isinstance(pop, AdminPopulation) and pop.params.settle_at is not None:
+            if isinstance(pop.params, AdminParams) and pop.params.settle_at is not None:
                 check(("agents", i, "params", "settle_at"), pop.params.settle_at)
         for i, shock in enumerate(self.price_path.shocks):
             check(("price_path", "shocks", i, "at"), shock.at)
@@ -223,18 +219,18 @@ class Scenario(FrozenModel):
         return problems
 
     def _check_event_targets(self) -> list[Problem]:
-        wanted: dict[type, tuple[type, str]] = {
-            LiquidityWithdrawalEvent: (LiquidityProviderPopulation, "liquidity_provider"),
-            KeeperOutageEvent: (KeeperPopulation, "keeper"),
-            LiquidatorOutageEvent: (LiquidatorPopulation, "liquidator"),
+        wanted: dict[type, str] = {
+            LiquidityWithdrawalEvent: "liquidity_provider",
+            KeeperOutageEvent: "keeper",
+            LiquidatorOutageEvent: "liquidator",
         }
         problems: list[Problem] = []
         for i, event in enumerate(self.events):
             target = getattr(event, "population", None)
             if target is None:
                 continue
-            pop_type, type_name = wanted[type(event)]
-            names = [p.name for p in self.agents if isinstance(p, pop_type)]
+            type_name = wanted[type(event)]
+            names = [p.name for p in self.agents if p.type == type_name]
             if target not in names:
                 problems.append(
                     Problem(

@@ -1,13 +1,17 @@
-"""Numeric agent parameters: a number, or a distribution each agent draws its own value from.
+"""What agents' typed parameters are made of: numbers or distributions, ranges, durations, times.
 
-A parameter's allowed range (:class:`Interval`) is checked against a plain number and against the
-whole support of a distribution, so a population can never draw an invalid value.
+Each agent type declares its own parameters model next to its class (``Params``); this module
+holds the pieces those models share. A numeric parameter is a number, or a distribution each
+agent draws its own value from; its allowed range (:class:`Interval`) is checked against a plain
+number and against the whole support of a distribution, so a population can never draw an
+invalid value.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal
 
@@ -25,7 +29,6 @@ from pydantic import (
 
 from perpsim.engine.core.config import FrozenModel, NonNegativeReal, PositiveReal, Real, problem_at
 from perpsim.oracle.config import parse_duration
-from perpsim.scenario.errors import format_number
 
 __all__ = [
     "ChoiceDist",
@@ -42,9 +45,37 @@ __all__ = [
     "ParamValue",
     "PositiveParam",
     "ProbabilityParam",
+    "RunTime",
     "UniformDist",
+    "format_number",
+    "looks_absolute",
     "sample_param",
 ]
+
+
+def format_number(x: float) -> str:
+    """A bound or limit as written in messages: ``5`` rather than ``5.0``."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
+
+
+_ABSOLUTE_TIME_RE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+
+
+def looks_absolute(value: object) -> bool:
+    """Whether ``value`` is written as an ISO 8601 time (rather than seconds or a duration)."""
+    return isinstance(value, str) and _ABSOLUTE_TIME_RE.match(value) is not None
+
+
+def _parse_run_time(value: object) -> int:
+    if looks_absolute(value):
+        raise ValueError(
+            f"the absolute time {value!r} cannot be placed in the run without a valid clock.start"
+        )
+    return parse_duration(value)
+
+
+#: A time within the run, in seconds from ``clock.start`` (``"6h"`` and ISO 8601 also work).
+RunTime = Annotated[int, BeforeValidator(_parse_run_time)]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import mesa
 import numpy as np
 
+from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.numbers import floor_to_lot
 from perpsim.errors import EngineError
 
@@ -48,6 +49,10 @@ class PerpAgent(mesa.Agent):  # type: ignore[misc]
     :meth:`attempt` turns into a counted, logged refusal.
     """
 
+    #: The scenario population ``type`` of this agent (its registry key).
+    agent_type: ClassVar[str]
+    #: The typed parameters of a population of this type (validated by the scenario).
+    Params: ClassVar[type[FrozenModel]]
     phase: ClassVar[Phase] = Phase.TRADER
     model: PerpModel
 

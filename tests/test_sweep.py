@@ -24,6 +24,7 @@ from support import run_perpsim as cli
 
 from perpsim.errors import ConfigError
 from perpsim.metrics import SUMMARY_METRICS
+from perpsim.progress import Progress
 from perpsim.sweep import (
     AGGREGATE,
     JOURNAL,
@@ -84,8 +85,8 @@ def spec(**kw: Any) -> SweepSpec:
 def test_grid_is_the_product_in_order_with_clean_values() -> None:
     s = spec(
         parameters={
-            "governance.maintenance_margin_rate": {"range": [0.05, 0.1], "count": 3},
-            "governance.liquidation_penalty_rate": [0.005, 0.01],
+            "venue.governance.maintenance_margin_rate": {"range": [0.05, 0.1], "count": 3},
+            "venue.governance.liquidation_penalty_rate": [0.005, 0.01],
         }
     )
     points = generate_points(s, 1)
@@ -175,12 +176,12 @@ def test_plan_resolves_relative_scenario_and_validates_points(
 ) -> None:
     plan, _ = reference
     assert plan.scenario == str(TINY_SCENARIO.resolve())
-    assert plan.keys == ("governance.maintenance_margin_rate", "price_path.sigma")
+    assert plan.keys == ("venue.governance.maintenance_margin_rate", "price_path.sigma")
     assert plan.n_points == 6 and plan.n_runs == 18
     assert plan.point_overrides(0) == (
-        "insurance_fund=200000",
-        "governance.maintenance_margin_rate=0.05",
-        "price_path.sigma=0.3",
+        ("venue.insurance_fund", 200000),
+        ("venue.governance.maintenance_margin_rate", 0.05),
+        ("price_path.sigma", 0.3),
     )
     assert load_sweep(TINY_SWEEP).fingerprint == plan.fingerprint
 
@@ -195,12 +196,12 @@ def test_plan_resolves_relative_scenario_and_validates_points(
     [
         ("scenario: SCENARIO\nparameters: {a: [1]}\nsamplr: grid\n", "samplr: unknown key"),
         (
-            "scenario: SCENARIO\nparameters:\n  governance.pool_fee_rate: {range: [0.01, 0.001],"
-            " count: 3}\n",
-            "parameters.governance.pool_fee_rate: range [0.01, 0.001] must have lo < hi",
+            "scenario: SCENARIO\nparameters:\n  venue.governance.pool_fee_rate:"
+            " {range: [0.01, 0.001], count: 3}\n",
+            "parameters.venue.governance.pool_fee_rate: range [0.01, 0.001] must have lo < hi",
         ),
         (
-            "scenario: SCENARIO\nparameters:\n  governance.maintenance_margn_rate: [0.05]\n",
+            "scenario: SCENARIO\nparameters:\n  venue.governance.maintenance_margn_rate: [0.05]\n",
             "did you mean 'maintenance_margin_rate'",
         ),
         (
@@ -208,23 +209,24 @@ def test_plan_resolves_relative_scenario_and_validates_points(
             "clock.tik: unknown key 'tik'; did you mean 'tick'?",
         ),
         (
-            "scenario: SCENARIO\nparameters:\n  governance.pool_fee_rate: {dist: uniform, low: 0,"
-            " high: 0.01}\n",
-            "parameters.governance.pool_fee_rate: a distribution needs sampler random, lhs or"
+            "scenario: SCENARIO\nparameters:\n  venue.governance.pool_fee_rate:"
+            " {dist: uniform, low: 0, high: 0.01}\n",
+            "parameters.venue.governance.pool_fee_rate: a distribution needs sampler random, lhs or"
             " sobol; a grid takes values: [...] or range: [lo, hi] with count (line 3)",
         ),
         (
             "scenario: SCENARIO\nsampler: sobol\nsamples: 100\nparameters:\n"
-            "  governance.pool_fee_rate: {range: [0, 0.01]}\n",
+            "  venue.governance.pool_fee_rate: {range: [0, 0.01]}\n",
             "samples: a Sobol sample is balanced only for a power of two points, got 100 (use 64"
             " or 128, or sampler lhs) (line 3)",
         ),
         (
-            "scenario: SCENARIO\nparameters:\n  governance.pool_fee_rate: {dist: normal}\n",
+            "scenario: SCENARIO\nparameters:\n  venue.governance.pool_fee_rate: {dist: normal}\n",
             "give values: [...], range: [lo, hi]",
         ),
         (
-            "scenario: SCENARIO\nparameters:\n  governance.liquidation_penalty_rate: [0.01, 0.2]\n",
+            "scenario: SCENARIO\nparameters:\n"
+            "  venue.governance.liquidation_penalty_rate: [0.01, 0.2]\n",
             "1 of 2 points give an invalid scenario",
         ),
         (
@@ -254,11 +256,11 @@ def test_spec_errors_name_file_and_key(tmp_path: Path, text: str, expected: str)
 def test_spec_error_has_line_number(tmp_path: Path) -> None:
     path = write_sweep(
         tmp_path,
-        "scenario: SCENARIO\nparameters:\n  governance.pool_fee_rate:\n"
+        "scenario: SCENARIO\nparameters:\n  venue.governance.pool_fee_rate:\n"
         "    range: [0.001, 0.01]\n    count: 0\n",
     )
     with pytest.raises(
-        ConfigError, match=r"parameters\.governance\.pool_fee_rate\.count: .*line 5"
+        ConfigError, match=r"parameters\.venue\.governance\.pool_fee_rate\.count: .*line 5"
     ):
         load_sweep(path)
 
@@ -302,7 +304,7 @@ def test_results_layout(reference: tuple[SweepPlan, Path]) -> None:
     same_vol = results[results["price_path.sigma"] == 0.3]
     by_seed = same_vol.groupby("seed_index")["min_market_price"].nunique()
     assert (by_seed == 1).all()
-    assert results["governance.maintenance_margin_rate"].dtype == np.float64
+    assert results["venue.governance.maintenance_margin_rate"].dtype == np.float64
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["fingerprint"] == plan.fingerprint and manifest["runs"] == 18
     assert len((out / JOURNAL).read_text().splitlines()) == 18
@@ -358,6 +360,35 @@ def test_aggregate_statistics_on_rich_synthetic_rows() -> None:
     _check_aggregate(results, aggregate)
 
 
+def test_progress_lines_every_tenth_with_failures_and_eta(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bar = Progress("tiny", 20, unit="runs", mode="lines", done=4)
+    for i in range(16):
+        bar.update(advance=1, status="[red]1 failed" if i >= 3 else "")
+    bar.stop()
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == [
+        "tiny: 6/20 runs",
+        "tiny: 8/20 runs",
+        "tiny: 10/20 runs",
+        "tiny: 12/20 runs",
+        "tiny: 14/20 runs",
+        "tiny: 16/20 runs",
+        "tiny: 18/20 runs",
+        "tiny: 20/20 runs",
+    ]
+    assert "failed" not in lines[0] and ", 1 failed, " in lines[1]  # markup becomes plain text
+    assert all("ETA" in line for line in lines[:-1]) and "ETA" not in lines[-1]
+
+
+def test_progress_off_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    with Progress("tiny", 3, unit="runs", mode="off") as bar:
+        for _ in range(3):
+            bar.update(advance=1)
+    assert capsys.readouterr() == ("", "")
+
+
 # ---------------------------------------------------------------------------------------------
 # Executors: identical results
 # ---------------------------------------------------------------------------------------------
@@ -409,7 +440,7 @@ def test_failing_run_is_recorded_and_the_others_finish(tmp_path: Path) -> None:
     # creator_cash = 1 USD passes validation but the pool cannot be created: the run raises.
     path = write_sweep(
         tmp_path,
-        "scenario: SCENARIO\nparameters:\n  pool.creator_cash: [1.0, 1.0e9]\n"
+        "scenario: SCENARIO\nparameters:\n  venue.pool.creator_cash: [1.0, 1.0e9]\n"
         "  price_path.sigma: [0.3, 0.6]\nseeds: 2\n",
     )
     out = tmp_path / "out"
@@ -419,8 +450,8 @@ def test_failing_run_is_recorded_and_the_others_finish(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     results = pd.read_parquet(out / RESULTS)
     assert len(results) == 8
-    bad = results[results["pool.creator_cash"] == 1.0]
-    good = results[results["pool.creator_cash"] == 1.0e9]
+    bad = results[results["venue.pool.creator_cash"] == 1.0]
+    good = results[results["venue.pool.creator_cash"] == 1.0e9]
     assert (bad["status"] == "failed").all() and (good["status"] == "ok").all()
     assert bad["error"].str.startswith("UnsafeError").all()
     assert bad["traceback"].str.contains("Traceback (most recent call last)", regex=False).all()
@@ -467,8 +498,15 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(
     args = [sys.executable, "-m", "perpsim", "sweep", str(TINY_SWEEP), "--out", str(out)]
     proc = subprocess.Popen([*args, "--workers", "2"], cwd=ROOT, text=True)
     _wait_for_lines(out / JOURNAL, 2, proc)
+    workers = _pool_workers(proc.pid)
+    assert workers
     proc.kill()  # SIGKILL: no clean-up at all
     proc.wait(timeout=30)
+    # the orphaned pool workers notice and exit (they would otherwise wait forever)
+    deadline = time.monotonic() + 20
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)
     done = read_journal(out / JOURNAL)
     assert 2 <= len(done) < 18
     again = cli("sweep", str(TINY_SWEEP), "--out", str(out))
@@ -598,7 +636,8 @@ def test_keep_timeseries_writes_run_folders(tmp_path: Path) -> None:
 
 def test_retry_failed_reruns_only_the_failed_runs(tmp_path: Path) -> None:
     path = write_sweep(
-        tmp_path, "scenario: SCENARIO\nparameters:\n  pool.creator_cash: [1.0, 1.0e9]\nseeds: 2\n"
+        tmp_path,
+        "scenario: SCENARIO\nparameters:\n  venue.pool.creator_cash: [1.0, 1.0e9]\nseeds: 2\n",
     )
     plan = load_sweep(path)
     first = run_sweep(plan, tmp_path / "out", workers=1)

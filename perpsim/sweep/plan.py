@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,15 @@ from perpsim import __version__
 from perpsim.errors import ConfigError
 from perpsim.scenario import (
     SCENARIO_DIR,
-    apply_overrides,
+    apply_typed_overrides,
     load_raw_scenario,
     resolve_scenario_path,
     scenario_from_raw,
 )
+from perpsim.scenario.yaml import KeyLines
 from perpsim.sweep.sampling import generate_points, run_seed
 from perpsim.sweep.spec import (
     ChoiceParam,
-    KeyLines,
     RangeParam,
     SweepSpec,
     ValuesParam,
@@ -37,11 +38,14 @@ from perpsim.sweep.spec import (
 )
 from perpsim.sweep.task import RunTask
 
-__all__ = ["SweepPlan", "load_sweep", "override_text", "plan_sweep"]
+__all__ = ["SweepPlan", "load_sweep", "override_text", "overrides_label", "plan_sweep"]
 
 
 def override_text(value: Any) -> str:
-    """A value as the text after ``=`` of a scenario override (read back as YAML)."""
+    """A value as a user would write it after ``--set KEY=`` (for messages and commands).
+
+    The runs themselves get the values as they are (:meth:`SweepPlan.point_overrides`).
+    """
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, str):
@@ -49,6 +53,11 @@ def override_text(value: Any) -> str:
     if value is None:
         return ""
     return json.dumps(value, allow_nan=False)
+
+
+def overrides_label(values: Mapping[str, Any]) -> str:
+    """``key=value, ...`` of some overrides, as a user would write them."""
+    return ", ".join(f"{k}={override_text(v)}" for k, v in values.items())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +71,7 @@ class SweepPlan:
         scenario: What workers load: an absolute scenario path, or a shipped scenario's name
             (so that workers on other machines find it in their own installation).
         scenario_name: The scenario's ``name``.
-        base_overrides: ``set:`` as ``KEY=VALUE`` items.
+        base_overrides: ``set:`` as ``(key, value)`` pairs, in order.
         keys: The varied keys, in order.
         kinds: The dtype of each varied key's column.
         points: The points.
@@ -76,7 +85,7 @@ class SweepPlan:
     name: str
     scenario: str
     scenario_name: str
-    base_overrides: tuple[str, ...]
+    base_overrides: tuple[tuple[str, Any], ...]
     keys: tuple[str, ...]
     kinds: tuple[str, ...]
     points: tuple[tuple[Any, ...], ...]
@@ -93,19 +102,13 @@ class SweepPlan:
         """Number of runs (points × seeds)."""
         return len(self.points) * self.spec.seeds
 
-    def point_overrides(self, point_id: int) -> tuple[str, ...]:
-        """The ``KEY=VALUE`` items of a point (``set:`` first)."""
-        values = self.points[point_id]
-        return (
-            *self.base_overrides,
-            *(f"{k}={override_text(v)}" for k, v in zip(self.keys, values, strict=True)),
-        )
+    def point_overrides(self, point_id: int) -> tuple[tuple[str, Any], ...]:
+        """The ``(key, value)`` overrides of a point (``set:`` first), values as typed."""
+        return (*self.base_overrides, *zip(self.keys, self.points[point_id], strict=True))
 
     def describe_point(self, point_id: int) -> str:
         """``key=value, ...`` of a point."""
-        return ", ".join(
-            f"{k}={override_text(v)}" for k, v in zip(self.keys, self.points[point_id], strict=True)
-        )
+        return overrides_label(dict(zip(self.keys, self.points[point_id], strict=True)))
 
     def seed_of(self, point_id: int, seed_index: int) -> int:
         """The seed of a run."""
@@ -206,7 +209,7 @@ def plan_sweep(
         scenario_ref = spec.scenario if is_shipped else str(shipped.resolve())
     raw = load_raw_scenario(scenario_ref)
 
-    base_overrides = tuple(f"{k}={override_text(v)}" for k, v in spec.overrides.items())
+    base_overrides = tuple(spec.overrides.items())
     problems: list[str] = []
     checks = [(("set", key), value) for key, value in spec.overrides.items()]
     for key, param in spec.parameters.items():
@@ -220,7 +223,7 @@ def plan_sweep(
         checks.append((("parameters", key), first))
     for (section, key), value in checks:
         try:
-            apply_overrides(raw, [f"{key}={override_text(value)}"], source=f"{source}: {section}")
+            apply_typed_overrides(raw, {key: value}, source=f"{source}: {section}")
         except ConfigError as exc:
             text = _clean_override_message(str(exc))
             text = text.replace(f"{source}: {section}: ", f"{source}: {section}.", 1)
@@ -228,7 +231,7 @@ def plan_sweep(
     if problems:
         raise ConfigError("\n".join(problems))
     try:
-        base_raw = apply_overrides(raw, base_overrides, source=f"{source}: set")
+        base_raw = apply_typed_overrides(raw, dict(base_overrides), source=f"{source}: set")
         base = scenario_from_raw(base_raw, f"{spec.scenario} with the sweep's set")
     except ConfigError as exc:
         raise ConfigError(_clean_override_message(str(exc))) from None
@@ -240,10 +243,10 @@ def plan_sweep(
         bad: list[str] = []
         n_bad = 0
         for pid, values in enumerate(points):
-            items = [f"{k}={override_text(v)}" for k, v in zip(keys, values, strict=True)]
-            label = f"{source}: point {pid} ({', '.join(items)})"
+            point = dict(zip(keys, values, strict=True))
+            label = f"{source}: point {pid} ({overrides_label(point)})"
             try:
-                scenario_from_raw(apply_overrides(base_raw, items, source=label), label)
+                scenario_from_raw(apply_typed_overrides(base_raw, point, source=label), label)
             except ConfigError as exc:
                 n_bad += 1
                 if len(bad) < 10:

@@ -1,26 +1,24 @@
 """The sweep file: its schema (the varied parameters, the sampler, the seeds) and its reading.
 
-:func:`read_spec` reads a sweep file (YAML 1.2, duplicate keys refused) into a validated
-:class:`SweepSpec`; every problem names the file, the key and its line. Checking the keys against
-a scenario is the plan's job (:mod:`perpsim.sweep.plan`).
+:func:`read_spec` reads a sweep file with the project's YAML 1.2 reader
+(:mod:`perpsim.scenario.yaml`) into a validated :class:`SweepSpec`; every problem names the file,
+the key and its line. Checking the keys against a scenario is the plan's job
+(:mod:`perpsim.sweep.plan`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, ClassVar, Final, Literal, Self, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     Strict,
@@ -30,14 +28,15 @@ from pydantic import (
     model_validator,
 )
 
+from perpsim.engine.core.config import FrozenModel, Real
 from perpsim.errors import ConfigError
+from perpsim.scenario.yaml import KeyLines, load_yaml_file
 from perpsim.sweep.layout import RESERVED_COLUMNS, metric_column
 
 __all__ = [
     "MAX_POINTS",
     "ChoiceParam",
     "Keep",
-    "KeyLines",
     "LogUniformParam",
     "Parameter",
     "RangeParam",
@@ -52,84 +51,9 @@ __all__ = [
 
 Keep: TypeAlias = Literal["summary", "timeseries", "all"]
 Sampler: TypeAlias = Literal["grid", "random", "lhs", "sobol"]
-#: The line (1-based) of every key path of a sweep file.
-KeyLines: TypeAlias = dict[tuple[Any, ...], int]
 
 #: A grid or sample with more points than this is refused (a guard against typos).
 MAX_POINTS: Final = 1_000_000
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the sweep file
-# ---------------------------------------------------------------------------------------------
-
-# YAML 1.2 floats: 1e-3 is a number (YAML 1.1, PyYAML's default, reads it as text).
-_FLOAT_RE = (
-    r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
-    r"|[-+]?(?:[0-9][0-9_]*)[eE][-+]?[0-9]+"
-    r"|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
-    r"|[-+]?\.(?:inf|Inf|INF)"
-    r"|\.(?:nan|NaN|NAN))$"
-)
-
-
-class _SweepLoader(yaml.SafeLoader):
-    """Safe loader with YAML 1.2 floats, times kept as text, and duplicate keys rejected."""
-
-
-_SweepLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_SweepLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(_FLOAT_RE),
-    list("-+0123456789."),
-)
-
-
-def _read_yaml(path: Path) -> tuple[Any, KeyLines]:
-    """Reads a YAML file; returns the data and the line of every key path (1-based)."""
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot be read: {exc}") from None
-    loader = _SweepLoader(text)
-    try:
-        node = loader.get_single_node()
-        lines: KeyLines = {}
-        if node is not None:
-            _collect_lines(node, (), lines, source)
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{source}: invalid YAML: {problem}{where}") from None
-    finally:
-        loader.dispose()
-    return data, lines
-
-
-def _collect_lines(node: yaml.Node, path: tuple[Any, ...], lines: KeyLines, source: str) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            if key in seen:
-                raise ConfigError(
-                    f"{source}: {_render((*path, key))}: duplicate key"
-                    f" (line {key_node.start_mark.line + 1})"
-                )
-            seen.add(key)
-            _collect_lines(value_node, (*path, key), lines, source)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _collect_lines(item, (*path, i), lines, source)
 
 
 def _render(path: Sequence[Any]) -> str:
@@ -144,13 +68,6 @@ def _show(value: Any, limit: int = 60) -> str:
 # ---------------------------------------------------------------------------------------------
 # The sweep file's schema
 # ---------------------------------------------------------------------------------------------
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-
-Real = Annotated[float, Strict()]
 
 
 def _check_values(values: list[Any]) -> list[Any]:
@@ -169,7 +86,7 @@ def _round12(x: float) -> float:
     return float(f"{x:.12g}")
 
 
-class ValuesParam(_Frozen):
+class ValuesParam(FrozenModel):
     """An explicit list of values: ``{values: [0.05, 0.075, 0.1]}`` (or just the list).
 
     With a non-grid sampler each sample picks one value, all equally likely.
@@ -193,7 +110,7 @@ class ValuesParam(_Frozen):
         return _kind_of_values(self.values)
 
 
-class RangeParam(_Frozen):
+class RangeParam(FrozenModel):
     """A range: ``{range: [lo, hi], count: n, scale: linear|log}``.
 
     On a grid: ``count`` values from ``lo`` to ``hi`` inclusive, evenly spaced (``log``:
@@ -237,16 +154,20 @@ class RangeParam(_Frozen):
         return "int64" if self.integer else "float64"
 
 
-class UniformParam(_Frozen):
-    """``{dist: uniform, low: a, high: b}``: uniform on ``[low, high]`` (non-grid samplers)."""
+class _BoundedDist(FrozenModel):
+    """What ``uniform`` and ``loguniform`` share: the bounds and the integer flag."""
 
-    dist: Literal["uniform"]
+    #: Uniform in the logarithm (``loguniform``) rather than in the value.
+    log_scale: ClassVar[bool] = False
+
     low: Real
     high: Real
     integer: Annotated[bool, Strict()] = False
 
     @model_validator(mode="after")
-    def _check(self) -> UniformParam:
+    def _check(self) -> Self:
+        if self.log_scale and not 0 < self.low < self.high:
+            raise ValueError(f"needs 0 < low < high, got low={self.low}, high={self.high}")
         if not self.low < self.high:
             raise ValueError(f"needs low < high, got low={self.low}, high={self.high}")
         if self.integer and not (float(self.low).is_integer() and float(self.high).is_integer()):
@@ -255,39 +176,28 @@ class UniformParam(_Frozen):
 
     def from_unit(self, u: npt.NDArray[np.float64]) -> list[Any]:
         """Maps uniform samples in [0, 1) to values."""
-        return _continuous(u, self.low, self.high, False, self.integer)
+        return _continuous(u, self.low, self.high, self.log_scale, self.integer)
 
     def column_kind(self) -> str:
         """The dtype of this parameter's column."""
         return "int64" if self.integer else "float64"
 
 
-class LogUniformParam(_Frozen):
+class UniformParam(_BoundedDist):
+    """``{dist: uniform, low: a, high: b}``: uniform on ``[low, high]`` (non-grid samplers)."""
+
+    dist: Literal["uniform"]
+
+
+class LogUniformParam(_BoundedDist):
     """``{dist: loguniform, low: a, high: b}``: uniform logarithm on ``[low, high]``, low > 0."""
 
+    log_scale: ClassVar[bool] = True
+
     dist: Literal["loguniform"]
-    low: Real
-    high: Real
-    integer: Annotated[bool, Strict()] = False
-
-    @model_validator(mode="after")
-    def _check(self) -> LogUniformParam:
-        if not 0 < self.low < self.high:
-            raise ValueError(f"needs 0 < low < high, got low={self.low}, high={self.high}")
-        if self.integer and not (float(self.low).is_integer() and float(self.high).is_integer()):
-            raise ValueError("an integer distribution needs integer low and high")
-        return self
-
-    def from_unit(self, u: npt.NDArray[np.float64]) -> list[Any]:
-        """Maps uniform samples in [0, 1) to values."""
-        return _continuous(u, self.low, self.high, True, self.integer)
-
-    def column_kind(self) -> str:
-        """The dtype of this parameter's column."""
-        return "int64" if self.integer else "float64"
 
 
-class ChoiceParam(_Frozen):
+class ChoiceParam(FrozenModel):
     """``{dist: choice, values: [...], weights: [...]}``: one of the values (non-grid samplers).
 
     ``weights`` (optional, non-negative, not all zero) make some values more likely.
@@ -398,7 +308,7 @@ Parameter = Annotated[
 ]
 
 
-class SweepSpec(_Frozen):
+class SweepSpec(FrozenModel):
     """A sweep file.
 
     Attributes:
@@ -572,7 +482,7 @@ def read_spec(path: Path) -> tuple[SweepSpec, KeyLines]:
         ConfigError: One line per problem, each naming the file and the key.
     """
     source = str(path)
-    data, lines = _read_yaml(path)
+    data, lines = load_yaml_file(path, source, "sweep file")
     if not isinstance(data, Mapping):
         raise ConfigError(f"{source}: (top level): a sweep file must be a mapping")
     try:

@@ -20,7 +20,12 @@ import numpy as np
 
 from perpsim.metrics import SUMMARY_METRICS
 from perpsim.run import run_scenario, write_outputs
-from perpsim.scenario import load_scenario, resolve_scenario_path
+from perpsim.scenario import (
+    apply_typed_overrides,
+    load_raw_scenario,
+    resolve_scenario_path,
+    scenario_from_raw,
+)
 from perpsim.sweep.layout import RUNS
 from perpsim.sweep.spec import Keep
 
@@ -36,7 +41,8 @@ class RunTask:
         seed_index: The seed index at this point.
         seed: The run's seed.
         scenario: Scenario file (absolute) or a shipped scenario's name.
-        overrides: ``KEY=VALUE`` items (the sweep's ``set:`` and the point's values).
+        overrides: ``(key, value)`` pairs: the sweep's ``set:``, then the point's values, as
+            Python values (applied with :func:`perpsim.scenario.apply_typed_overrides`).
         keep: ``summary``, ``timeseries`` or ``all``.
         out_dir: The sweep's folder (run folders go under ``runs/``); None keeps nothing.
         check_invariants: Check the accounting after every tick.
@@ -46,7 +52,7 @@ class RunTask:
     seed_index: int
     seed: int
     scenario: str
-    overrides: tuple[str, ...]
+    overrides: tuple[tuple[str, Any], ...]
     keep: Keep = "summary"
     out_dir: str | None = None
     check_invariants: bool = True
@@ -93,7 +99,10 @@ def run_task(task: RunTask) -> dict[str, Any]:
         "run_dir": None,
     }
     try:
-        scenario = load_scenario(task.scenario, task.overrides)
+        raw = apply_typed_overrides(
+            load_raw_scenario(task.scenario), dict(task.overrides), source=task.scenario
+        )
+        scenario = scenario_from_raw(raw, task.scenario)
         base_dir = resolve_scenario_path(task.scenario).resolve().parent
         result = run_scenario(
             scenario, task.seed, base_dir=base_dir, check_invariants=task.check_invariants

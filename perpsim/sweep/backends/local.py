@@ -6,6 +6,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Final, ParamSpec, TypeVar
@@ -39,9 +41,29 @@ class InlineExecutor(Executor):
         return future
 
 
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops the sweep cleanly."""
+def _exit_when_gone(sweep_pid: int) -> None:
+    """Ends this worker once the sweep process is gone (checked every second)."""
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(sweep_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid exists (signalling it is not allowed): keep going
+            pass
+
+
+def _init_worker(sweep_pid: int) -> None:
+    """Prepares a pool worker.
+
+    Workers leave Ctrl-C to the sweep, which stops them cleanly. They also watch the sweep: a
+    pool worker waits for work on a queue it holds both ends of, so when the sweep is killed
+    (``kill -9``, out of memory) nothing would ever wake it and it would live on.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_exit_when_gone, args=(sweep_pid,), name="perpsim-sweep-watch", daemon=True
+    ).start()
 
 
 def default_workers() -> int:
@@ -86,7 +108,10 @@ class LocalBackend:
 
     def _pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=_mp_context(), initializer=_ignore_sigint
+            max_workers=self.workers,
+            mp_context=_mp_context(),
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
         )
 
     def capacity(self) -> int:

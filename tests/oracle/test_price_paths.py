@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
+from support import REPO
 
 from perpsim.errors import ConfigError
 from perpsim.oracle import (
@@ -38,7 +39,7 @@ from perpsim.oracle import (
     resample,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "scenarios" / "data"
+DATA = REPO / "scenarios" / "data"
 EVENTS = "events_1h.csv"
 BT_SPOT = {"event": "black_thursday_2020", "market": "binance_spot_ETHUSDT"}
 HOUR = 3_600

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.text import Text
 from PIL import Image
-from support import run_perpsim
+from support import REPO, run_perpsim
 
 from perpsim.engine.core.figures import FigureSpec, PanelSpec, SeriesSpec
 from perpsim.engine.core.status import Status
@@ -68,7 +68,7 @@ from perpsim.run import (
 )
 from perpsim.scenario import load_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 SCENARIOS = ROOT / "scenarios"
 #: The common figures, then MCDEX v1's own (every test run is of the default design).
 RUN_FILES = [f.file for f in RUN_FIGURES] + [

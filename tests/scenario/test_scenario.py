@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pydantic
 import pytest
+from support import REPO
 
 from perpsim.engine.venues.mcdex_v1.governance import AMMGovernance, PerpetualGovernance
 from perpsim.errors import ConfigError
@@ -35,7 +36,7 @@ from perpsim.scenario import (
     validate_command,
 )
 
-BROKEN_DIR = Path(__file__).parent / "data" / "broken_scenarios"
+BROKEN_DIR = REPO / "tests" / "data" / "broken_scenarios"
 BROKEN_FILES = sorted(BROKEN_DIR.glob("*.yaml"))
 
 MINIMAL = """\
@@ -134,7 +135,7 @@ def test_list_scenarios_lists_every_shipped_file() -> None:
     lines: list[str] = []
     assert list_scenarios_command(lines.append) == 0
     table = "\n".join(lines)
-    for name in SHIPPED:
+    for name in (p.stem for p in shipped_scenarios()):
         assert f"{name}.yaml" in table
     assert "Black Thursday 2020-03-12" in table
 

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+from support import REPO
 from support import run_perpsim as perpsim
 
-REPO = Path(__file__).resolve().parent.parent
 BROKEN_DIR = REPO / "tests" / "data" / "broken_scenarios"
 BROKEN_FILES = sorted(BROKEN_DIR.glob("*.yaml"))
 SHIPPED_FILES = sorted((REPO / "scenarios").glob("*.yaml"))

@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support import REPO
 
 from perpsim.engine.registry import venue_spec
 from perpsim.model import timeseries_columns
 from perpsim.run import RunResult, run_scenario
 from perpsim.scenario import load_raw_scenario, load_scenario, shipped_scenarios
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = REPO / "scenarios"
 
 #: Most agents per population in the short runs (admins and single agents keep their count).
 SHORT_COUNT = {"noise_trader": 40, "momentum_trader": 4, "liquidity_provider": 3}

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from support import REPO
 from support import run_perpsim as cli
 
 from perpsim.errors import ConfigError
@@ -45,7 +46,7 @@ from perpsim.sweep import (
     unit_samples,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 DATA = ROOT / "tests" / "data" / "sweeps"
 TINY_SWEEP = DATA / "tiny_sweep.yaml"
 TINY_SCENARIO = DATA / "tiny_scenario.yaml"

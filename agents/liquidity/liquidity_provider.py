@@ -10,9 +10,7 @@ import numpy as np
 from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.status import Status
 
-from ..base import PerpAgent, Phase
-from ..base import lots as _lots
-from ..base import withdraw_collateral as _withdraw
+from ..base import PerpAgent, Phase, lots, withdraw_collateral
 from ..params import DurationParam, FractionParam, PositiveParam, ProbabilityParam
 
 if TYPE_CHECKING:
@@ -166,7 +164,7 @@ class LiquidityProvider(PerpAgent):
         ):
             self.removals += 1
         view = self.venue.account(self.name)
-        amount = _lots(view.position_size, self.venue.rules.trading_lot_size)
+        amount = lots(view.position_size, self.venue.rules.trading_lot_size)
         if amount > 0.0:
             signed = -amount if view.position_side == "long" else amount
             self.attempt("trade", self.venue.trade, self.name, signed)
@@ -175,5 +173,7 @@ class LiquidityProvider(PerpAgent):
             cash = view.cash_balance
         else:  # a position left (the pool could not take it, or dust): keep its margin
             cash = view.withdrawable_balance * (1.0 - 1e-9)
-        if cash > 0.0 and self.attempt("withdraw", _withdraw, self.venue, self.name, cash):
+        if cash > 0.0 and self.attempt(
+            "withdraw", withdraw_collateral, self.venue, self.name, cash
+        ):
             self.wallet += cash

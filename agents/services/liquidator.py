@@ -11,8 +11,7 @@ import numpy.typing as npt
 from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.status import Status
 
-from ..base import PerpAgent, Phase
-from ..base import lots as _lots
+from ..base import PerpAgent, Phase, lots
 from ..params import DelayParam, DurationParam, PositiveParam
 
 if TYPE_CHECKING:
@@ -107,7 +106,7 @@ class Liquidator(PerpAgent):
         """Liquidate ``rows`` in order within capacity and margin; return the amount taken."""
         lot = self.venue.rules.lot_size
         rate = self.venue.rules.initial_margin_rate
-        remaining = _lots(self.capacity, lot)
+        remaining = lots(self.capacity, lot)
         me = self.venue.account(self.name)
         taken = 0.0
         for row in rows.tolist():
@@ -126,7 +125,7 @@ class Liquidator(PerpAgent):
             side = 1.0 if victim.position_side == "long" else -1.0
             affordable = cap - side * position
             amount = min(victim.liquidation_amount, victim.position_size, remaining, affordable)
-            amount = _lots(amount, lot)
+            amount = lots(amount, lot)
             if amount <= 0.0:
                 continue  # it cannot afford this one
             result = self.attempt("liquidate", self.venue.liquidate, self.name, row, amount)
@@ -149,7 +148,7 @@ class Liquidator(PerpAgent):
             slices = max(self.twap_left, 1)
             self.twap_left = max(self.twap_left - 1, 0)
             size = max(size / slices, min(lot, size))
-        amount = _lots(size, lot)
+        amount = lots(size, lot)
         direction = -1.0 if me.position_side == "long" else 1.0
         # The pool may refuse a big chunk (a buy must be below its position, and it must stay
         # safe): halve until it accepts, then go on with the rest.
@@ -162,10 +161,10 @@ class Liquidator(PerpAgent):
                 left -= chunk
                 if left < lot * (1.0 - 1e-9):
                     break
-                left = _lots(left, lot)
+                left = lots(left, lot)
                 chunk = min(chunk, left)
             else:
                 halvings += 1
                 if halvings > MAX_HALVINGS:
                     break
-                chunk = _lots(chunk / 2.0, lot)
+                chunk = lots(chunk / 2.0, lot)

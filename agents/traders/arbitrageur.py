@@ -11,8 +11,7 @@ from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.status import Status
 from perpsim.errors import EngineError
 
-from ..base import PerpAgent, Phase
-from ..base import lots as _lots
+from ..base import PerpAgent, Phase, lots
 from ..params import DurationParam, NonNegativeParam, PositiveParam
 
 if TYPE_CHECKING:
@@ -110,7 +109,7 @@ class Arbitrageur(PerpAgent):
             size = math.copysign(min(abs(size), limit), size)
         size = self._cap(size, position, view.margin_balance)
         lot = self.venue.rules.trading_lot_size
-        amount = _lots(abs(size), lot)
+        amount = lots(abs(size), lot)
         if amount <= 0.0:
             return
         signed = math.copysign(amount, size)

@@ -10,8 +10,7 @@ from pydantic import model_validator
 from perpsim.engine.core.config import FrozenModel, problem_at
 from perpsim.engine.core.status import Status
 
-from ..base import PerpAgent, Phase
-from ..base import lots as _lots
+from ..base import PerpAgent, Phase, lots
 from ..params import DurationParam, NonNegativeParam, PositiveParam
 
 if TYPE_CHECKING:
@@ -127,7 +126,7 @@ class MomentumTrader(PerpAgent):
         per_contract = price / leverage + price * g.trade_fee_rate
         cap = min(self.max_size, max(margin_balance + self.wallet, 0.0) / per_contract)
         target = float(np.clip(position + direction * self.size_per_signal * strength, -cap, cap))
-        size = _lots(abs(target - position), g.trading_lot_size)
+        size = lots(abs(target - position), g.trading_lot_size)
         if size <= 0.0 or (target - position) * direction <= 0.0:
             return
         if abs(target) > abs(position):

@@ -12,9 +12,7 @@ from perpsim.engine.core.config import FrozenModel, problem_at
 from perpsim.engine.core.status import Status
 from perpsim.engine.venue import AccountView
 
-from ..base import PerpAgent, Phase
-from ..base import lots as _lots
-from ..base import withdraw_collateral as _withdraw
+from ..base import PerpAgent, Phase, lots, withdraw_collateral
 from ..params import DurationParam, FractionParam, PositiveParam, ProbabilityParam
 
 if TYPE_CHECKING:
@@ -158,7 +156,7 @@ class NoiseTrader(PerpAgent):
         fee_rate = g.trade_fee_rate
         leverage = min(self.leverage, LEVERAGE_CAP / g.initial_margin_rate)
         per_contract = price / leverage + price * fee_rate
-        size = _lots(min(self.size, self.wallet / per_contract), g.trading_lot_size)
+        size = lots(min(self.size, self.wallet / per_contract), g.trading_lot_size)
         if size <= 0.0:
             return  # broke: no further arrivals
         margin = size * per_contract
@@ -246,7 +244,7 @@ class NoiseTrader(PerpAgent):
     def _close(self, side: str, size: float) -> bool:
         """Close the position and go flat; on a rejection try again later (returns False)."""
         lot = self.venue.rules.trading_lot_size
-        amount = _lots(size, lot)
+        amount = lots(size, lot)
         if amount > 0.0:
             signed = -amount if side == "long" else amount
             if self.attempt("trade", self.venue.trade, self.name, signed) is None:
@@ -267,5 +265,7 @@ class NoiseTrader(PerpAgent):
             amount = view.cash_balance
         else:  # a dust position below the trading lot: leave a rounding margin
             amount = view.withdrawable_balance * (1.0 - 1e-9)
-        if amount > 0.0 and self.attempt("withdraw", _withdraw, self.venue, self.name, amount):
+        if amount > 0.0 and self.attempt(
+            "withdraw", withdraw_collateral, self.venue, self.name, amount
+        ):
             self.wallet += amount

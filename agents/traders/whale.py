@@ -11,9 +11,7 @@ from perpsim.engine.core.config import FrozenModel, problem_at
 from perpsim.engine.core.status import Status
 from perpsim.errors import EngineError
 
-from ..base import PerpAgent, Phase
-from ..base import lots as _lots
-from ..base import withdraw_collateral as _withdraw
+from ..base import PerpAgent, Phase, lots, withdraw_collateral
 from ..params import DurationParam, PositiveParam, RunTime
 
 if TYPE_CHECKING:
@@ -148,7 +146,7 @@ class Whale(PerpAgent):
         g = self.venue.rules
         leverage = min(self.leverage, LEVERAGE_CAP / g.initial_margin_rate)
         per_contract = price / leverage + price * g.trade_fee_rate
-        size = _lots(min(self.size, self.wallet / per_contract), g.trading_lot_size)
+        size = lots(min(self.size, self.wallet / per_contract), g.trading_lot_size)
         if size <= 0.0:
             return
         margin = size * per_contract
@@ -171,7 +169,7 @@ class Whale(PerpAgent):
     def _slice(self, amount: float) -> float:
         """The largest part of signed ``amount`` (halving) within ``MAX_IMPACT``."""
         lot = self.venue.rules.trading_lot_size
-        size = _lots(abs(amount), lot)
+        size = lots(abs(amount), lot)
         while size >= lot:
             try:
                 impact = abs(self.venue.quote(size if amount > 0 else -size).price_impact)
@@ -179,7 +177,7 @@ class Whale(PerpAgent):
                 impact = float("inf")  # a buy as big as the pool
             if impact <= MAX_IMPACT:
                 return size if amount > 0 else -size
-            size = _lots(size / 2.0, lot)
+            size = lots(size / 2.0, lot)
         return 0.0
 
     def _trade_slice(self) -> None:
@@ -203,7 +201,7 @@ class Whale(PerpAgent):
         view = self.venue.account(self.name)
         if view.position_size == 0.0 and view.cash_balance > 0.0:
             amount = view.cash_balance
-            if self.attempt("withdraw", _withdraw, self.venue, self.name, amount):
+            if self.attempt("withdraw", withdraw_collateral, self.venue, self.name, amount):
                 self.wallet += amount
 
     def position(self) -> float:

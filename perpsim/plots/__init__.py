@@ -32,7 +32,7 @@ from perpsim.plots.scenario import (
 )
 from perpsim.plots.style import DPI, STYLE, CompactFormatter
 from perpsim.plots.sweep import SWEEP_FIGURES, plot_sweep, sweep_figures
-from perpsim.plots.sweep.data import SweepData, load_sweep
+from perpsim.plots.sweep.data import SweepData, read_sweep_dir
 from perpsim.plots.sweep.metrics import metric_label, metric_unit
 from perpsim.plots.venues import governance_defaults
 
@@ -58,12 +58,12 @@ __all__ = [
     "is_run_dir",
     "is_sweep_dir",
     "load_run",
-    "load_sweep",
     "metric_label",
     "metric_unit",
     "plot_dir",
     "plot_run",
     "plot_sweep",
+    "read_sweep_dir",
     "run_figure_infos",
     "run_figures",
     "sweep_figures",

@@ -10,9 +10,9 @@ from perpsim.plots import (
     is_run_dir,
     is_sweep_dir,
     load_run,
-    load_sweep,
     plot_run,
     plot_sweep,
+    read_sweep_dir,
 )
 from perpsim.report.html import render_html
 from perpsim.report.markdown import render_markdown
@@ -35,7 +35,7 @@ def build_report(path: Path) -> Report:
     if not p.is_dir():
         raise ConfigError(f"{p}: not a folder (give a run folder or a sweep folder)")
     if is_sweep_dir(p):
-        return sweep_report(load_sweep(p), plot_sweep(p))
+        return sweep_report(read_sweep_dir(p), plot_sweep(p))
     if is_run_dir(p):
         return run_report(load_run(p), plot_run(p))
     raise ConfigError(

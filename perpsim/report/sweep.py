@@ -26,8 +26,12 @@ from perpsim.report.model import Report, Table
 from perpsim.report.provenance import commit_warning, manifest_rows
 from perpsim.report.tables import GOVERNANCE_MEANING, agents_table, governance_table, market_table
 from perpsim.report.text import num, paragraphs, pct, short, sorted_unique, sweep_value
-from perpsim.scenario import load_scenario
-from perpsim.sweep import override_text
+from perpsim.scenario import (
+    apply_typed_overrides,
+    load_raw_scenario,
+    resolve_scenario_path,
+    scenario_from_raw,
+)
 
 __all__ = ["sweep_report"]
 
@@ -59,8 +63,10 @@ def _base_scenario(sweep: SweepData) -> dict[str, Any]:
     fixed = spec.get("set") if isinstance(spec, dict) else None
     if isinstance(ref, str) and ref:
         try:
-            items = [f"{k}={override_text(v)}" for k, v in (fixed or {}).items()]
-            return dict(json.loads(load_scenario(ref, items).model_dump_json()))
+            path = resolve_scenario_path(ref)
+            raw = apply_typed_overrides(load_raw_scenario(path), dict(fixed or {}))
+            scenario = scenario_from_raw(raw, str(path))
+            return dict(json.loads(scenario.model_dump_json()))
         except Exception:  # the report does without it
             pass
     sc = _first_run_manifest(sweep).get("resolved_scenario")

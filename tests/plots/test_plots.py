@@ -47,10 +47,10 @@ from perpsim.plots import (
     governance_series,
     governance_value,
     load_run,
-    load_sweep,
     plot_dir,
     plot_run,
     plot_sweep,
+    read_sweep_dir,
     run_figures,
     sweep_figures,
     venue_section,
@@ -619,7 +619,7 @@ def test_every_sweep_figure_is_written(tmp_path: Path) -> None:
     assert [p.name for p in paths] == SWEEP_FILES
     for p in paths:
         check_png(p, min_w=600)
-    data = load_sweep(sweep)
+    data = read_sweep_dir(sweep)
     assert data.params == list(PARAMS)
     for info, fig in sweep_figures(data):
         assert text_overlaps(fig) == [], info.file

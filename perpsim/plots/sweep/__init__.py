@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from perpsim.plots.info import FigureInfo
 from perpsim.plots.style import save_png, style_context
-from perpsim.plots.sweep.data import SweepData, axes_params, check_metric, load_sweep
+from perpsim.plots.sweep.data import SweepData, axes_params, check_metric, read_sweep_dir
 from perpsim.plots.sweep.fan import fig_sweep_fan
 from perpsim.plots.sweep.frontier import fig_sweep_frontier
 from perpsim.plots.sweep.heatmap import fig_sweep_heatmap
@@ -105,7 +105,7 @@ def plot_sweep(
     Raises:
         ConfigError: not a sweep folder, or an unknown metric or parameter.
     """
-    sweep = load_sweep(Path(sweep_dir))
+    sweep = read_sweep_dir(Path(sweep_dir))
     written = []
     with style_context():
         for info, fig in sweep_figures(sweep, metric, x, y):

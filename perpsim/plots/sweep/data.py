@@ -10,23 +10,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from perpsim.errors import ConfigError
-from perpsim.metrics import SUMMARY_METRICS, cvar, var
+from perpsim.metrics import SUMMARY_METRICS
 from perpsim.plots.files import FloatArray, read_json, read_table
 from perpsim.plots.format import fmt_param
-from perpsim.plots.sweep.metrics import floats, metric_values
+from perpsim.plots.sweep.metrics import metric_values
+from perpsim.scenario.yaml import load_yaml_file
 from perpsim.sweep.layout import AGGREGATE_EXTRA
+from perpsim.sweep.tables import aggregate_results
 
 __all__ = [
     "SweepData",
     "axes_params",
     "check_metric",
     "is_numeric",
-    "load_sweep",
     "per_run_metric",
     "positions",
+    "read_sweep_dir",
     "run_values",
     "sorted_values",
     "sweep_subtitle",
@@ -113,10 +114,7 @@ def _sweep_manifest(path: Path) -> dict[str, Any]:
     for name in ("sweep.yaml", "sweep.yml"):
         f = path / name
         if f.is_file():
-            try:
-                loaded = yaml.safe_load(f.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError) as exc:
-                raise ConfigError(f"{f}: cannot read: {exc}") from None
+            loaded, _ = load_yaml_file(f, str(f), what="sweep file")
             if isinstance(loaded, dict):
                 doc.update(loaded)
     for name in ("manifest.json", "sweep.json"):
@@ -124,44 +122,9 @@ def _sweep_manifest(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _aggregate(results: pd.DataFrame, params: Sequence[str]) -> pd.DataFrame:
-    """Per-point statistics as the sweep writes them (for folders without aggregate.parquet)."""
-    ok = results[results["status"].astype(str) == "ok"] if "status" in results else results
-    rows = []
-    for pid, group in results.groupby("point_id", sort=False):
-        g = ok[ok["point_id"] == pid]
-        row: dict[str, Any] = {"point_id": pid}
-        for k in params:
-            row[k] = group[k].iloc[0]
-        row["n_runs"] = len(group)
-        row["n_failed"] = len(group) - len(g)
-        for m in SUMMARY_METRICS:
-            if m not in g:
-                continue
-            v = floats(g[m])
-            v = v[np.isfinite(v)]
-            row[f"{m}_mean"] = float(v.mean()) if v.size else math.nan
-            row[f"{m}_median"] = float(np.median(v)) if v.size else math.nan
-            row[f"{m}_p5"] = float(np.percentile(v, 5)) if v.size else math.nan
-            row[f"{m}_p95"] = float(np.percentile(v, 95)) if v.size else math.nan
-        for m in ("bad_debt", "insurance_fund_drawdown"):
-            if m in g:
-                row[f"var95_{m}"] = var(floats(g[m]))
-                row[f"cvar95_{m}"] = cvar(floats(g[m]))
-        if "liquidated_value" in g:
-            lv = floats(g["liquidated_value"])
-            lv = lv[np.isfinite(lv)]
-            row["lar95"] = float(np.quantile(lv, 0.95)) if lv.size else math.nan
-        if "insurance_fund_exhausted" in g:
-            ex = floats(g["insurance_fund_exhausted"])
-            ex = ex[np.isfinite(ex)]
-            row["p_insurance_fund_exhausted"] = float(ex.mean()) if ex.size else math.nan
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def load_sweep(path: Path) -> SweepData:
-    """Read a sweep folder.
+def read_sweep_dir(path: Path) -> SweepData:
+    """Read a sweep folder (its tables and manifest; :func:`perpsim.sweep.load_sweep` reads a
+    sweep file).
 
     Raises:
         ConfigError: the folder has no readable ``results`` table or no ``point_id`` column.
@@ -184,7 +147,7 @@ def load_sweep(path: Path) -> SweepData:
         params = [c for c in results.columns if "." in c and c not in SUMMARY_METRICS]
     aggregate = read_table(p, "aggregate")
     if aggregate is None or "point_id" not in aggregate.columns:
-        aggregate = _aggregate(results, params)
+        aggregate = aggregate_results(results, params)
     for k in params:
         if k not in aggregate.columns:
             first = results.groupby("point_id", sort=False)[k].first()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal
 
@@ -131,10 +132,11 @@ _FRACTION = Interval(0.0, 1.0, low_closed=False)
 class DistributionBase(FrozenModel):
     """What every distribution of an agent parameter provides: its support and draws."""
 
+    @abstractmethod
     def support(self) -> Interval:
         """The range of values :meth:`sample` can return."""
-        raise NotImplementedError
 
+    @abstractmethod
     def sample(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.float64]:
         """Draws ``n`` values.
 
@@ -145,7 +147,6 @@ class DistributionBase(FrozenModel):
         Returns:
             A float64 array of shape ``(n,)``.
         """
-        raise NotImplementedError
 
 
 def _clip_bounds(low: float | None, high: float | None) -> None:

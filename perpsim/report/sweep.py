@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from perpsim.errors import ConfigError
 from perpsim.plots import (
     SWEEP_FIGURES,
     RunData,
@@ -66,9 +67,10 @@ def _base_scenario(sweep: SweepData) -> dict[str, Any]:
             path = resolve_scenario_path(ref)
             raw = apply_typed_overrides(load_raw_scenario(path), dict(fixed or {}))
             scenario = scenario_from_raw(raw, str(path))
+        except ConfigError:
+            pass  # the file moved or no longer validates: use a kept run's scenario below
+        else:
             return dict(json.loads(scenario.model_dump_json()))
-        except Exception:  # the report does without it
-            pass
     sc = _first_run_manifest(sweep).get("resolved_scenario")
     return sc if isinstance(sc, dict) else {}
 

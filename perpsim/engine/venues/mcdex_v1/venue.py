@@ -92,9 +92,11 @@ class MCDEXVenue:
     @property
     def rules(self) -> VenueRules:
         """Lots and rates of the perpetual's and the pool's governance in force now."""
-        key = (self.perpetual.governance, self.pool.governance)
-        if self._rules is None or self._rules_key is None or self._rules_key != key:
-            g, amm = key
+        g, amm = self.perpetual.governance, self.pool.governance
+        # Governance objects are immutable and replaced on change: identity is the cache key
+        # (comparing them field by field would cost more than building the rules).
+        cached = self._rules_key
+        if self._rules is None or cached is None or cached[0] is not g or cached[1] is not amm:
             self._rules = VenueRules(
                 lot_size=g.lot_size,
                 trading_lot_size=g.trading_lot_size,
@@ -104,7 +106,7 @@ class MCDEXVenue:
                 funding_dampener=amm.funding_dampener,
                 keeper_prize=amm.update_index_prize,
             )
-            self._rules_key = key
+            self._rules_key = (g, amm)
         return self._rules
 
     def set_governance(self, key: str, value: Any) -> None:

@@ -70,6 +70,8 @@ class PerpAgent(mesa.Agent):  # type: ignore[misc]
         self.params = params
         self._rng = rng
         self.rejections = 0
+        # Bound once: the venue (and its product view) never changes during a run.
+        self._venue = model.venue_for(population)
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -80,8 +82,8 @@ class PerpAgent(mesa.Agent):  # type: ignore[misc]
 
     @property
     def venue(self) -> Venue:
-        """The exchange this agent trades on."""
-        return self.model.venue
+        """The exchange this agent trades on (the product its population names, if any)."""
+        return self._venue
 
     @property
     def now(self) -> int:

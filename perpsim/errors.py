@@ -39,6 +39,10 @@ class UnknownAccountError(EngineError):
     """An operation names an account that does not exist."""
 
 
+class UnknownProductError(EngineError):
+    """An operation names a product the venue does not trade."""
+
+
 class InvalidOperationError(EngineError):
     """The operation is not valid in the current state (self-liquidation, a second pool, ...)."""
 

@@ -15,7 +15,7 @@ from typing import Any
 from perpsim.engine.core.events import EventSink
 from perpsim.engine.core.figures import FigureSpec
 from perpsim.engine.core.index import IndexOracle
-from perpsim.engine.venue import Venue
+from perpsim.engine.venue import SINGLE_PRODUCT, Venue
 
 #: Every registered design: kind → the package that exposes its ``SPEC``.
 VENUES: Mapping[str, str] = {
@@ -83,6 +83,8 @@ class VenueSpec:
         replay: how ``perpsim replay`` runs its operations (None: not replayable).
         figures: its own figures, as data the plotting layer draws.
         experimental: not yet checked against the design's reference cases.
+        products: the products a venue of this kind trades (the first is the default); a
+            population's ``product:`` must be one of them.
     """
 
     kind: str
@@ -95,6 +97,7 @@ class VenueSpec:
     replay: ReplaySpec | None = None
     figures: tuple[FigureSpec, ...] = field(default=())
     experimental: bool = False
+    products: tuple[str, ...] = SINGLE_PRODUCT
 
 
 class UnknownVenueError(KeyError):

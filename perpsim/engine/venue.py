@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from perpsim.engine.core.accounts import IntArray
 from perpsim.engine.core.events import EventSink
 from perpsim.engine.core.status import Status
+from perpsim.errors import UnknownProductError
 
 #: Time-series columns every venue's :meth:`Venue.observe` returns, in this order. A design
 #: adds its own after these, prefixed with its kind (``mcdex_v1_pool_cash_balance``).
@@ -37,6 +38,21 @@ COMMON_COLUMNS: tuple[str, ...] = (
     "bankrupt_accounts",
     "status",
 )
+
+#: The product list of a design with one perpetual (``Venue.products``).
+SINGLE_PRODUCT: tuple[str, ...] = ("perpetual",)
+
+
+def check_product(products: tuple[str, ...], name: str) -> None:
+    """Reject a product name the venue does not trade.
+
+    Raises:
+        UnknownProductError: ``name`` is not one of ``products`` (the message lists them).
+    """
+    if name not in products:
+        raise UnknownProductError(
+            f"unknown product {name!r}: this venue trades {', '.join(map(repr, products))}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +187,23 @@ class Venue(Protocol):
     kind: ClassVar[str]
 
     # -- time, status, rules -----------------------------------------------------------------
+
+    @property
+    def products(self) -> tuple[str, ...]:
+        """The products this venue trades; the first is the default (single designs: one)."""
+        ...
+
+    def product(self, name: str) -> Venue:
+        """This venue seen as trading product ``name``.
+
+        Quotes, trades, prices, funding, open interest and rules of the returned venue are the
+        product's; accounts, collateral, liquidity, funds and :meth:`observe` are shared. A
+        single-product venue returns itself for its own product.
+
+        Raises:
+            UnknownProductError: the venue has no product ``name``.
+        """
+        ...
 
     @property
     def now(self) -> int:

@@ -42,6 +42,7 @@ from perpsim.oracle.feed import FeedUpdates, OracleFeed
 from perpsim.oracle.paths import apply_shocks, build_path
 
 if TYPE_CHECKING:
+    from perpsim.engine.venue import Venue
     from perpsim.scenario import Scenario
 
 
@@ -234,7 +235,16 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
     # ----------------------------------------------------------------------------------------
     # Set-up
 
+    def venue_for(self, population: str) -> Venue:
+        """The venue as the population trades it (bound to its ``product:``, if it names one)."""
+        return self._population_venues.get(population, self.venue)
+
     def _build_agents(self) -> None:
+        self._population_venues: dict[str, Venue] = {
+            pop.name: self.venue.product(pop.product)
+            for pop in self.config.agents
+            if pop.product is not None
+        }
         for pop in self.config.agents:
             cls = AGENT_TYPES[pop.type]
             rng = self.streams.generator(f"population:{pop.name}")

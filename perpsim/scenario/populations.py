@@ -35,6 +35,10 @@ PopulationName = Annotated[
     str, Strict(), Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
 ]
 
+ProductName = Annotated[
+    str, Strict(), Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+]
+
 
 class PopulationBase(FrozenModel):
     """Fields shared by every population.
@@ -44,11 +48,14 @@ class PopulationBase(FrozenModel):
             ``--set agents.NAME.…`` address of the population.
         count: Number of agents (0 disables an inherited population).
         type: The agent type (a key of :data:`perpsim.agents.REGISTRY`).
+        product: The venue product its agents trade (a kind with several products, such as
+            Predy's ``future`` and ``squared``); None is the venue's default product.
         params: The agent type's own parameters model.
     """
 
     name: PopulationName
     count: Count = 1
+    product: ProductName | None = None
     if TYPE_CHECKING:
         # Declared by each generated member (a literal tag and the type's own model).
         type: str

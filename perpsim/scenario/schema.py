@@ -161,6 +161,7 @@ class Scenario(FrozenModel):
         problems: list[Problem] = []
         first: dict[str, int] = {}
         admins = 0
+        products = venue_spec(self.venue.kind).products
         for i, pop in enumerate(self.agents):
             if pop.name in first:
                 problems.append(
@@ -172,6 +173,15 @@ class Scenario(FrozenModel):
                     )
                 )
             first.setdefault(pop.name, i)
+            if pop.product is not None and pop.product not in products:
+                problems.append(
+                    Problem(
+                        ("agents", i, "product"),
+                        f"venue kind {self.venue.kind!r} has no product {pop.product!r}",
+                        got=pop.product,
+                        allowed=" | ".join(products),
+                    )
+                )
             if pop.type == "admin":
                 admins += pop.count
                 if admins > 1 and pop.count:

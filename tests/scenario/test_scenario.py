@@ -219,6 +219,31 @@ def test_error_under_agents_names_the_population(write: Callable[[str, str], Pat
     assert "population 'bots'" in message
 
 
+def test_a_product_the_venue_does_not_trade_is_refused(write: Callable[[str, str], Path]) -> None:
+    path = write(
+        "p.yaml", MINIMAL + "agents:\n  - name: bots\n    type: keeper\n    product: squared\n"
+    )
+    message = error_of(path)
+    assert "agents.0.product" in message
+    assert "venue kind 'mcdex_v1' has no product 'squared'" in message
+    assert "perpetual" in message
+
+
+def test_a_population_bound_to_the_venues_product_trades_it(
+    write: Callable[[str, str], Path],
+) -> None:
+    from perpsim.model import PerpModel
+
+    path = write(
+        "p.yaml", MINIMAL + "agents:\n  - name: bots\n    type: keeper\n    product: perpetual\n"
+    )
+    scenario = load_scenario(path)
+    assert scenario.agents[0].product == "perpetual"
+    model = PerpModel(scenario, seed=1)
+    (keeper,) = model.agents_by_population["bots"]
+    assert keeper.venue is model.venue
+
+
 def test_zero_byte_file_is_empty(write: Callable[[str, str], Path]) -> None:
     path = write("empty.yaml", "")
     assert "the file is empty" in error_of(path)

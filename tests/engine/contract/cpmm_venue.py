@@ -51,12 +51,14 @@ from perpsim.engine.core.numbers import (
 from perpsim.engine.core.status import Status
 from perpsim.engine.registry import VenueContext, VenueSpec
 from perpsim.engine.venue import (
+    SINGLE_PRODUCT,
     AccountRecord,
     AccountView,
     Fill,
     LiquidationResult,
     Quote,
     VenueRules,
+    check_product,
 )
 from perpsim.errors import (
     BadAmountError,
@@ -213,6 +215,20 @@ class CPMMVenue(EventEmitter):
         self._rate_index = 0.0
 
     # -- time, status, rules -------------------------------------------------------------------
+
+    @property
+    def products(self) -> tuple[str, ...]:
+        """One perpetual: ``("perpetual",)``."""
+        return SINGLE_PRODUCT
+
+    def product(self, name: str) -> Self:
+        """This venue (it trades one product).
+
+        Raises:
+            UnknownProductError: ``name`` is not ``"perpetual"``.
+        """
+        check_product(SINGLE_PRODUCT, name)
+        return self
 
     @property
     def now(self) -> int:

@@ -20,6 +20,7 @@ from perpsim.errors import (
     InsufficientBalanceError,
     LotSizeError,
     PriceLimitError,
+    UnknownProductError,
     UnsafeError,
     WrongStatusError,
 )
@@ -69,6 +70,27 @@ def test_build_gives_a_venue_of_the_kind(harness: Harness) -> None:
     assert harness.events, "the set-up reported no event"
     assert all(c.startswith(f"{harness.kind}_") for c in harness.spec.columns)
     harness.assert_books_balance()
+
+
+def test_products_are_the_specs_and_each_is_a_venue(harness: Harness) -> None:
+    """A venue trades the products its spec declares; each product view is a venue that shares
+    the accounts; an unknown product is refused."""
+    h, v = harness, harness.venue
+    assert v.products == h.spec.products
+    assert v.products and all(isinstance(p, str) and p for p in v.products)
+    assert len(set(v.products)) == len(v.products)
+    h.deposit("trader", 5_000.0)
+    for name in v.products:
+        view = v.product(name)
+        assert isinstance(view, Venue)
+        assert view.products == v.products
+        assert view.account("trader").cash_balance == v.account("trader").cash_balance
+        assert view.index_price() > 0.0 and view.rules.trading_lot_size > 0.0
+    if len(v.products) == 1:
+        assert v.product(v.products[0]) is v
+    error = h.assert_rejected(v.product, "no_such_product")
+    assert isinstance(error, UnknownProductError)
+    assert "no_such_product" in str(error)
 
 
 def test_observe_has_the_common_columns_then_the_kinds(harness: Harness) -> None:

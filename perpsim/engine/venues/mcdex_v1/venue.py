@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -14,12 +14,14 @@ from perpsim.engine.core.index import IndexOracle
 from perpsim.engine.core.numbers import check_positive, floor_to_lot
 from perpsim.engine.core.status import Status
 from perpsim.engine.venue import (
+    SINGLE_PRODUCT,
     AccountRecord,
     AccountView,
     Fill,
     LiquidationResult,
     Quote,
     VenueRules,
+    check_product,
 )
 from perpsim.engine.venues.mcdex_v1.amm import AMMPool
 from perpsim.engine.venues.mcdex_v1.governance import (
@@ -74,6 +76,20 @@ class MCDEXVenue:
         return cls(perp, AMMPool(perp, amm_governance, oracle))
 
     # -- time, status, rules -----------------------------------------------------------------
+
+    @property
+    def products(self) -> tuple[str, ...]:
+        """One perpetual: ``("perpetual",)``."""
+        return SINGLE_PRODUCT
+
+    def product(self, name: str) -> Self:
+        """This venue (it trades one product).
+
+        Raises:
+            UnknownProductError: ``name`` is not ``"perpetual"``.
+        """
+        check_product(SINGLE_PRODUCT, name)
+        return self
 
     @property
     def now(self) -> int:

@@ -20,6 +20,7 @@ from perpsim.engine.venue import SINGLE_PRODUCT, Venue
 #: Every registered design: kind → the package that exposes its ``SPEC``.
 VENUES: Mapping[str, str] = {
     "mcdex_v1": "perpsim.engine.venues.mcdex_v1",
+    "predy": "perpsim.engine.venues.predy",
 }
 
 #: The design a scenario uses when it names none.

@@ -214,11 +214,14 @@ def test_a_quote_is_the_price_of_the_trade_that_follows(harness: Harness) -> Non
         assert (q.price_impact > 0.0) == (size > 0.0)
 
 
-@pytest.mark.parametrize("move", [1.02, 0.98])
-def test_size_for_price_moves_the_pool_toward_the_target(harness: Harness, move: float) -> None:
+@pytest.mark.parametrize("direction", [1.0, -1.0], ids=["up", "down"])
+def test_size_for_price_moves_the_pool_toward_the_target(
+    harness: Harness, direction: float
+) -> None:
     h, v = harness, harness.venue
     h.deposit("arb", 1_000_000.0)
     fair = v.fair_price()
+    move = 1.0 + direction * h.profile.price_move
     target = fair * move
     size = v.size_for_price(target)
     assert (size > 0.0) == (move > 1.0)

@@ -50,11 +50,14 @@ class Profile:
         governance_change: ``(key, value, rules field, expected value)``: after
             ``set_governance(key, value)`` the venue's ``rules`` shows ``expected`` in ``field``.
         bad_governance: ``(key, value)`` the design's validation refuses.
+        price_move: the relative move of the pool's price ``size_for_price`` is asked for (a
+            design whose price stays near the index, such as Predy's, needs a small one).
     """
 
     config: Mapping[str, Any]
     governance_change: tuple[str, Any, str, float]
     bad_governance: tuple[str, Any] = field(default=("maintenance_margin_rate", 5.0))
+    price_move: float = 0.02
 
 
 PROFILES: dict[str, Profile] = {
@@ -81,6 +84,18 @@ PROFILES: dict[str, Profile] = {
             "dev_balance": 5_000,
         },
         governance_change=("maintenance_margin_rate", 0.06, "maintenance_margin_rate", 0.06),
+    ),
+    # The mainnet funding formula: its signed margins let the pool's price go below the index
+    # when the pool is long (the seed's funding never does, so a sale could not lower it).
+    "predy": Profile(
+        config={
+            "kind": "predy",
+            "funding_formula": "mainnet",
+            "pool": {"initial_liquidity": 200_000, "initial_variance": 0.0016},
+        },
+        governance_change=("vault_risk_param", 0.06, "maintenance_margin_rate", 0.06),
+        bad_governance=("trade_fee_rate", 5.0),
+        price_move=0.001,
     ),
     cpmm_venue.KIND: Profile(
         config={

@@ -1,0 +1,648 @@
+"""Predy's pool behind the venue contract: two products, ``future`` (the default) and ``squared``.
+
+A :class:`PredyVenue` is the market seen as trading one product: quotes, trades, prices,
+funding, open interest, rules and per-account position views are that product's; vaults,
+deposits, LP tokens, funds and :meth:`PredyVenue.observe` are shared by both views.
+
+Where the contract's words and Predy's differ:
+
+- ``funding_rate()`` is the contract's 8-hour rate (FundingRate × 8 h / funding period); the
+  daily rates are the columns ``predy_funding_rate_<product>``;
+- a quote's ``price`` is the trade price before the trade fee (IndexPrice × (1 + FundingRate
+  over the trade)), its ``fee`` the trade fee × |amount|; the fill price Predy records (and
+  the replay shows) is their sum per contract;
+- the mark and fair price are IndexPrice × (1 + FundingRate now); every vault and the pool are
+  valued there;
+- ``maintenance_margin`` is the vault's MinCollateral (Predy's only margin requirement; the
+  rules' ``maintenance_margin_rate`` is its rate for a position in this product alone) and the
+  rules' ``initial_margin_rate`` is twice it: a sizing rate for agents, not a rule of the pool;
+- a liquidation closes the whole vault (``max_amount`` is only validated);
+- Predy has no global settlement: the admin's powers freeze the pool at a settlement price,
+  value every position at the indices there and pay vaults and LP tokens out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from perpsim.engine.core.accounts import IntArray
+from perpsim.engine.core.events import EventSink
+from perpsim.engine.core.index import IndexOracle
+from perpsim.engine.core.numbers import check_positive, floor_to_lot
+from perpsim.engine.core.status import Status
+from perpsim.engine.venue import (
+    AccountRecord,
+    AccountView,
+    Fill,
+    LiquidationResult,
+    Quote,
+    VenueRules,
+    check_product,
+)
+from perpsim.engine.venues.predy import formulas as fx
+from perpsim.engine.venues.predy.config import PredyParams
+from perpsim.engine.venues.predy.formulas import FUTURE, PRODUCTS, SQUARED
+from perpsim.engine.venues.predy.pool import POOL, HedgeResult, PredyMarket, VaultRow
+from perpsim.errors import EngineError, InvalidOperationError
+
+__all__ = ["PREDY_COLUMNS", "PredyVenue"]
+
+#: Hours of the contract's funding rate.
+CONTRACT_FUNDING_HOURS = 8
+
+#: The design's own time-series columns, in order.
+PREDY_COLUMNS: tuple[str, ...] = (
+    "predy_funding_rate_future",
+    "predy_funding_rate_squared",
+    "predy_position_future",
+    "predy_position_squared",
+    "predy_locked_margin_future",
+    "predy_locked_margin_squared",
+    "predy_amount_liquidity",
+    "predy_available_liquidity",
+    "predy_utilization_ratio",
+    "predy_variance",
+    "predy_lp_token_price",
+    "predy_hedge_underlying",
+    "predy_hedge_target",
+    "predy_hedge_usdc",
+    "predy_net_delta",
+    "predy_index_squared",
+    "predy_protocol_fees",
+    "predy_insolvent_loss",
+)
+
+
+class PredyVenue:
+    """One product's view of a Predy market (see the module docstring).
+
+    Args:
+        market: the pool and vaults (shared by both views).
+        product: ``future`` or ``squared``.
+    """
+
+    kind: ClassVar[str] = "predy"
+
+    def __init__(self, market: PredyMarket, product: str = "future", *, _views: Any = None) -> None:
+        check_product(PRODUCTS, product)
+        self.market = market
+        self.product_name = product
+        self.i = PRODUCTS.index(product)
+        self._views: dict[str, PredyVenue] = _views if _views is not None else {}
+        self._views.setdefault(product, self)
+
+    @classmethod
+    def build(
+        cls,
+        params: PredyParams | None = None,
+        oracle: IndexOracle | None = None,
+        *,
+        funding_formula: str = "seed",
+        capacity: int = 64,
+    ) -> PredyVenue:
+        """A new, uninitialised market seen as trading the future."""
+        return cls(PredyMarket(params, oracle, funding_formula=funding_formula, capacity=capacity))
+
+    # -- products, time, status, rules ---------------------------------------------------------
+
+    @property
+    def products(self) -> tuple[str, ...]:
+        """``("future", "squared")``."""
+        return PRODUCTS
+
+    def product(self, name: str) -> PredyVenue:
+        """The view of product ``name`` (the same object for each name)."""
+        check_product(PRODUCTS, name)
+        view = self._views.get(name)
+        if view is None:
+            view = PredyVenue(self.market, name, _views=self._views)
+        return view
+
+    @property
+    def now(self) -> int:
+        """The market's clock."""
+        return self.market.now
+
+    def set_time(self, now: int) -> None:
+        """Advance the clock (funding accrues lazily: at the next operation)."""
+        self.market.set_time(now)
+
+    @property
+    def status(self) -> Status:
+        """NORMAL, EMERGENCY or SETTLED."""
+        return self.market.status
+
+    @property
+    def params(self) -> PredyParams:
+        """The parameters in force."""
+        return self.market.params
+
+    @property
+    def rules(self) -> VenueRules:
+        """This product's rates: MinCollateral's rate for a position in it alone (the
+        squared's 2α(1 + α)), twice it to size by, its trade fee per unit of index."""
+        p = self.market.params
+        a = p.vault_risk_param
+        mm = a if self.i == FUTURE else a * (2.0 + 2.0 * a)
+        return VenueRules(
+            lot_size=p.lot_size,
+            trading_lot_size=p.lot_size,
+            initial_margin_rate=2.0 * mm,
+            maintenance_margin_rate=mm,
+            trade_fee_rate=p.trade_fee_rate * (self.i + 1),
+            funding_dampener=0.0,
+            keeper_prize=0.0,
+        )
+
+    def set_governance(self, key: str, value: Any) -> None:
+        """Change one of Predy's parameters."""
+        self.market.set_params(key, value)
+
+    # -- collateral, trading, liquidity --------------------------------------------------------
+
+    def deposit(self, account: str, amount: float) -> None:
+        """Add USDC to the account's vault (creates it)."""
+        self.market.deposit_margin(account, amount)
+
+    def withdraw(self, account: str, amount: float) -> None:
+        """Take USDC out of the vault (value − MinCollateral at most)."""
+        self.market.withdraw_margin(account, amount)
+
+    def _amounts(self, size: float) -> tuple[float, float]:
+        return (size, 0.0) if self.i == FUTURE else (0.0, size)
+
+    def quote(self, size: float) -> Quote:
+        """The fill of a trade of signed ``size`` without changing state."""
+        fill = self.market.quote(self.i, size)
+        fee = fill.trade_fee * abs(fill.amount)
+        price = fill.trade_price - math.copysign(fill.trade_fee, fill.amount)
+        fair = self.fair_price()
+        return Quote(fill.amount, price, fair, price / fair - 1.0, fee)
+
+    def trade(self, account: str | int, size: float, limit_price: float | None = None) -> Fill:
+        """Trade signed ``size`` of this product; ``limit_price`` bounds the price before fees."""
+        s = size
+        limit = None
+        if limit_price is not None:
+            lim = check_positive(limit_price, "limit price")
+            # The contracts bound the fill price, fees included.
+            fee = fx.trade_fee(self.i, self.index_price(), self.params.trade_fee_rate, True)
+            limit = lim + fee if isinstance(s, int | float) and s > 0 else lim - fee
+        limits = (limit, None) if self.i == FUTURE else (None, limit)
+        fills = self.market.trade(account, self._amounts(s), limits)
+        f = fills[0]
+        name = self.market.vaults.names[self.market.vaults.row(account)]
+        price = f.trade_price - math.copysign(f.trade_fee, f.amount)
+        return Fill(name, f.amount, price, f.trade_fee * abs(f.amount))
+
+    def size_for_price(self, target: float) -> float:
+        """The trade after which this product's fair price is ``target`` (bisection on the
+        pool's own post-trade funding rate; 0 if no trade within the vault limit gets there).
+        """
+        t = check_positive(target, "target price")
+        fair = self.fair_price()
+        if t == fair:
+            return 0.0
+        sign = 1.0 if t > fair else -1.0
+        index = self.index_price()
+        lot = self.params.lot_size
+
+        def after(a: float) -> float | None:
+            try:
+                return index * (1.0 + self.market.post_trade_rate(self.i, sign * a))
+            except EngineError:
+                return None
+
+        lo, hi = 0.0, float(self.params.max_position_per_vault)
+        top = after(hi)
+        if top is not None and (top - t) * sign < 0.0:
+            return 0.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            got = after(mid)
+            if got is None or (got - t) * sign > 0.0:
+                hi = mid
+            else:
+                lo = mid
+            if hi - lo < lot:
+                break
+        return sign * floor_to_lot(lo, lot) if lo >= lot else 0.0
+
+    def add_liquidity(self, account: str, collateral: float) -> float:
+        """Deposit USDC from the account's vault into the pool; the LP tokens minted."""
+        if not self.market.initialized:
+            variance = 0.0016
+            return self.market.initialize(account, collateral, variance, from_vault=True)
+        return self.market.add_liquidity(account, collateral, from_vault=True)
+
+    def remove_liquidity(self, account: str, shares: float) -> float:
+        """Burn ``shares`` LP tokens; the USDC (at the LP token price) goes to the vault.
+
+        Predy withdraws an amount of USDC; the amount worth ``shares`` is found by iterating
+        amount = shares × LPTokenPrice(ΔL = −amount).
+        """
+        sh = check_positive(shares, "shares")
+        m = self.market
+        held = m.shares.get(account, 0.0)
+        if held <= 0.0 or sh > held * (1.0 + 1e-12):
+            raise InvalidOperationError(f"{account} holds {held:.10g} LP tokens, not {sh:.10g}")
+        if m.status is not Status.NORMAL:
+            m.remove_liquidity(account, 1.0, to_vault=True)  # raises the status error
+        amount = sh * m.lp_token_price(0.0)
+        for _ in range(8):
+            price = m.lp_token_price(-amount)
+            new = sh * price
+            if abs(new - amount) <= 1e-13 * abs(amount):
+                break
+            amount = new
+        if amount <= 0.0:
+            raise InvalidOperationError("the LP tokens are worth nothing")
+        m.remove_liquidity(account, amount, to_vault=True)
+        return amount
+
+    def share_balance(self, account: str) -> float:
+        """LP tokens held by ``account``."""
+        return self.market.shares.get(account, 0.0)
+
+    def share_price(self) -> float:
+        """The LP token price (ΔL = 0); 0 without LP tokens."""
+        if self.market.state.supply <= 0.0:
+            return 0.0
+        return self.market.lp_token_price(0.0)
+
+    # -- prices and funding --------------------------------------------------------------------
+
+    def index_price(self) -> float:
+        """This product's index: S or S² / 10,000."""
+        return fx.index_price(self.i, self.market.spot())
+
+    def mark_price(self) -> float:
+        """IndexPrice × (1 + FundingRate now)."""
+        return self.market.marks()[self.i]
+
+    def fair_price(self) -> float:
+        """The pool's price of an infinitesimal trade before fees (the mark)."""
+        return self.mark_price()
+
+    def daily_funding_rate(self) -> float:
+        """Predy's FundingRate of this product now (per funding period)."""
+        return self.market.current_rate(self.i)
+
+    def funding_rate(self) -> float:
+        """The contract's 8-hour rate: FundingRate × 8 h / funding period (> 0: longs pay)."""
+        return (
+            self.daily_funding_rate() * CONTRACT_FUNDING_HOURS * 3600 / self.params.funding_period
+        )
+
+    def accumulated_funding_per_contract(self) -> float:
+        """amountFundingPaidPerPosition of this product, the pending accrual included."""
+        return self.market.funding_now()[self.i]
+
+    def open_interest(self) -> float:
+        """Contracts of this product held long by vaults."""
+        _, pos, _, _ = self.market.vaults.view()
+        col = pos[:, self.i]
+        return float(col[col > 0.0].sum())
+
+    def expected_funding_value(self, horizon: float) -> float:
+        """What a long pays in funding over ``horizon`` seconds at today's rate (USDC).
+
+        The squared's fair value to an arbitrageur is its index plus this: the index alone
+        ignores the variance a holder pays for.
+        """
+        return self.index_price() * self.daily_funding_rate() * horizon / self.params.funding_period
+
+    # -- hedging (Predy's own) -------------------------------------------------------------------
+
+    def hedge(self, caller: str) -> HedgeResult:
+        """Bring the pool's underlying to its target on the spot market (execHedge)."""
+        return self.market.hedge(caller)
+
+    def hedge_plan(self) -> fx.HedgeAmounts:
+        """What a hedge would do now (nothing changes)."""
+        return self.market.hedge_plan()
+
+    # -- accounts, liquidation, keepers --------------------------------------------------------
+
+    def _row(self, account: str | int) -> int:
+        return self.market.vaults.row(account)
+
+    def account(self, account: str | int) -> AccountView:
+        """The vault (or the pool's account) with this product's position."""
+        m = self.market
+        if account == POOL:
+            return self._pool_view()
+        v = m.vaults.read(self._row(account))
+        marks = m.marks()
+        value = m.vault_value(v, marks, m.funding_now())
+        mc = m.vault_min_collateral(v)
+        q = v.position[self.i]
+        side = "long" if q > 0.0 else ("short" if q < 0.0 else "flat")
+        funding = q * (m.funding_now()[self.i] - v.entry_funding[self.i])
+        pnl = q * (marks[self.i] - v.entry[self.i])
+        im = 2.0 * mc
+        unsafe = value < mc and v.position != (0.0, 0.0)
+        return AccountView(
+            cash_balance=v.usdc,
+            position_side=side,
+            position_size=abs(q),
+            entry_value=abs(q) * v.entry[self.i],
+            entry_social_loss=0.0,
+            entry_funding_loss=abs(q) * v.entry_funding[self.i],
+            price=marks[self.i],
+            pnl1=pnl,
+            social_loss=0.0,
+            funding_loss=funding,
+            pnl2=pnl - funding,
+            margin_balance=value,
+            position_margin=im,
+            maintenance_margin=mc,
+            available_margin=value - im,
+            withdrawable_balance=m.withdrawable(v),
+            is_safe=not unsafe,
+            is_im_safe=value >= im,
+            is_bankrupt=value < 0.0,
+            estimated_liquidation_price=self._liquidation_price(v),
+            liquidation_amount=abs(q) if unsafe else 0.0,
+            avg_entry_price=v.entry[self.i] if q != 0.0 else 0.0,
+        )
+
+    def _liquidation_price(self, v: VaultRow) -> float:
+        """This product's index at which the vault would reach its MinCollateral, the funding
+        rates held at today's (0 if none between 1/100 and 100 times the spot)."""
+        m = self.market
+        if v.position == (0.0, 0.0) or m.status is not Status.NORMAL:
+            return 0.0
+        spot = m.spot()
+        rates = (m.current_rate(FUTURE), m.current_rate(SQUARED))
+        funding = m.funding_now()
+        p = m.params
+
+        def gap(s: float) -> float:
+            marks = (
+                fx.index_price(FUTURE, s) * (1.0 + rates[0]),
+                fx.index_price(SQUARED, s) * (1.0 + rates[1]),
+            )
+            value = m.vault_value(v, marks, funding)
+            mc = fx.min_collateral(
+                s,
+                v.position[0],
+                v.position[1],
+                rates[0],
+                rates[1],
+                risk_param=p.vault_risk_param,
+                min_margin=p.min_margin,
+            )
+            return value - mc
+
+        if gap(spot) < 0.0:
+            return fx.index_price(self.i, spot)
+        for lo_f, hi_f in ((0.01, 1.0), (1.0, 100.0)):
+            lo, hi = spot * lo_f, spot * hi_f
+            glo, ghi = gap(lo), gap(hi)
+            if (glo < 0.0) == (ghi < 0.0):
+                continue
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                if (gap(mid) < 0.0) == (glo < 0.0):
+                    lo = mid
+                else:
+                    hi = mid
+            near = hi if lo_f < 1.0 else lo
+            return fx.index_price(self.i, near)
+        return 0.0
+
+    def _pool_view(self) -> AccountView:
+        m = self.market
+        st = m.state
+        q = st.position[self.i]
+        equity = m.pool_equity()
+        marks = m.marks()
+        if m.status is Status.NORMAL:
+            pend = m.pending_funding()[self.i]
+            funding = -(st.funding_received[self.i] + pend * -q)
+        else:
+            funding = -st.funding_received[self.i]
+        pnl = q * (marks[self.i] - st.entry[self.i])
+        side = "long" if q > 0.0 else ("short" if q < 0.0 else "flat")
+        return AccountView(
+            cash_balance=st.amount_liquidity - sum(st.locked) + sum(st.amounts_usdc),
+            position_side=side,
+            position_size=abs(q),
+            entry_value=abs(q) * st.entry[self.i],
+            entry_social_loss=0.0,
+            entry_funding_loss=0.0,
+            price=marks[self.i],
+            pnl1=pnl,
+            social_loss=0.0,
+            funding_loss=funding,
+            pnl2=pnl - funding,
+            margin_balance=equity,
+            position_margin=0.0,
+            maintenance_margin=0.0,
+            available_margin=self.available_liquidity(),
+            withdrawable_balance=0.0,
+            is_safe=True,
+            is_im_safe=True,
+            is_bankrupt=equity < 0.0,
+            estimated_liquidation_price=0.0,
+            liquidation_amount=0.0,
+            avg_entry_price=st.entry[self.i] if q != 0.0 else 0.0,
+        )
+
+    def available_liquidity(self) -> float:
+        """L − Σ M_i − Σ max(0, −amountsUsdc_i)."""
+        st = self.market.state
+        return fx.available_liquidity(st.amount_liquidity, st.locked, st.amounts_usdc)
+
+    def account_name(self, row: int) -> str:
+        """The name of the vault in ``row``."""
+        return self.market.vaults.names[row]
+
+    def liquidatable_accounts(self) -> IntArray:
+        """Rows of vaults with a position worth less than their MinCollateral (one scan)."""
+        m = self.market
+        if m.status is Status.SETTLED or not len(m.vaults):
+            return np.empty(0, dtype=np.int64)
+        values, mcs = m.values_and_min_collaterals()
+        _, pos, _, _ = m.vaults.view()
+        rows: IntArray = np.flatnonzero((values < mcs) & (pos != 0.0).any(axis=1))
+        return rows
+
+    def liquidate(
+        self, liquidator: str | int, account: str | int, max_amount: float
+    ) -> LiquidationResult:
+        """liquidateByPool: the whole vault closes at the pool's prices."""
+        check_positive(max_amount, "max liquidation amount")
+        m = self.market
+        row = self._row(account)
+        before = m.vaults.read(row)
+        q = before.position[self.i]
+        result = m.liquidate(liquidator, account)
+        return LiquidationResult(
+            liquidator=m.vaults.names[m.vaults.row(liquidator)],
+            trader=m.vaults.names[row],
+            side="long" if q > 0.0 else ("short" if q < 0.0 else "flat"),
+            price=result["price"],
+            amount=abs(q),
+            penalty_to_liquidator=result["reward"] / 2.0,
+            penalty_to_fund=result["reward"] / 2.0,
+            liquidation_loss=result["shortfall"],
+            insurance_fund_paid=0.0,
+            social_loss=result["shortfall"],
+            bad_debt=0.0,
+        )
+
+    def update_index(self, caller: str | int) -> float:
+        """Predy reads the oracle itself: this pays funding and takes a variance snapshot when
+        due (a keeper's poke); no prize."""
+        m = self.market
+        if isinstance(caller, str):
+            m.vaults.row(caller)
+        m.update_variance()
+        return 0.0
+
+    # -- settlement ----------------------------------------------------------------------------
+
+    def begin_global_settlement(self, price: float) -> None:
+        """Freeze the market at this product's ``price`` (the spot it implies)."""
+        p = check_positive(price, "settlement price")
+        spot = p if self.i == FUTURE else math.sqrt(p * fx.SCALING_FACTOR)
+        self.market.begin_global_settlement(spot)
+
+    def global_settled(self) -> None:
+        """Fix the pool's equity for its LP tokens."""
+        self.market.global_settled()
+
+    def share_holders(self) -> Mapping[str, float]:
+        """LP token balances (a copy)."""
+        return dict(self.market.shares)
+
+    def settle_shares(self, holder: str, shares: float) -> float:
+        """Redeem LP tokens after settlement (into the holder's vault)."""
+        return self.market.settle_shares(holder, shares)
+
+    def accounts_to_settle(self) -> IntArray:
+        """Vaults holding USDC or a position."""
+        usdc, pos, _, _ = self.market.vaults.view()
+        rows: IntArray = np.flatnonzero((usdc != 0.0) | (pos != 0.0).any(axis=1))
+        return rows
+
+    def settle(self, account: str | int) -> float:
+        """Pay a vault's value out after settlement."""
+        return self.market.settle(account)
+
+    # -- what the outputs read -----------------------------------------------------------------
+
+    @property
+    def event_sink(self) -> EventSink | None:
+        """Where the market reports each state change."""
+        return self.market.event_sink
+
+    @event_sink.setter
+    def event_sink(self, sink: EventSink | None) -> None:
+        self.market.event_sink = sink
+
+    def funds(self) -> Mapping[str, float]:
+        """No insurance fund; the pool's equity (the LPs' capital); the protocol's fees."""
+        return {
+            "insurance_fund": 0.0,
+            "lp_capital": self.market.pool_equity(),
+            "protocol_fees": self.market.state.protocol_fees,
+        }
+
+    def bad_debt(self) -> float:
+        """Written off at settlement (negative vaults, a negative pool)."""
+        return self.market.flows.bad_debt
+
+    def observe(self) -> dict[str, Any]:
+        """The common columns (this product's), then ``predy_*`` of both products."""
+        m = self.market
+        st = m.state
+        values, mcs = m.values_and_min_collaterals()
+        _, pos, _, _ = m.vaults.view()
+        has = (pos != 0.0).any(axis=1) if len(values) else np.zeros(0, dtype=bool)
+        normal = m.status is Status.NORMAL
+        spot = m.spot()
+        rate = self.daily_funding_rate() if normal else 0.0
+        d0, d1 = fx.pool_deltas(spot, st.position[0], st.position[1])
+        target = -(d0 + d1) if d0 + d1 < 0.0 else 0.0
+        return {
+            "mark_price": self.mark_price(),
+            "fair_price": self.fair_price(),
+            "premium_rate": rate,
+            "funding_rate": self.funding_rate() if normal else 0.0,
+            "accumulated_funding_per_contract": self.accumulated_funding_per_contract(),
+            "open_interest": self.open_interest(),
+            "lp_share_price": self.share_price(),
+            "lp_share_supply": st.supply,
+            "insurance_fund": 0.0,
+            "bad_debt": m.flows.bad_debt,
+            "unsafe_accounts": int(np.count_nonzero((values < mcs) & has)),
+            "bankrupt_accounts": int(np.count_nonzero(values < 0.0)),
+            "status": m.status.value,
+            "predy_funding_rate_future": m.current_rate(FUTURE),
+            "predy_funding_rate_squared": m.current_rate(SQUARED),
+            "predy_position_future": st.position[0],
+            "predy_position_squared": st.position[1],
+            "predy_locked_margin_future": st.locked[0],
+            "predy_locked_margin_squared": st.locked[1],
+            "predy_amount_liquidity": st.amount_liquidity,
+            "predy_available_liquidity": self.available_liquidity(),
+            "predy_utilization_ratio": fx.utilization_ratio(st.amount_liquidity, st.locked),
+            "predy_variance": st.variance,
+            "predy_lp_token_price": self.share_price(),
+            "predy_hedge_underlying": st.amount_underlying,
+            "predy_hedge_target": target,
+            "predy_hedge_usdc": st.amounts_usdc[0] + st.amounts_usdc[1],
+            "predy_net_delta": d0 + d1,
+            "predy_index_squared": fx.index_price(SQUARED, spot),
+            "predy_protocol_fees": st.protocol_fees,
+            "predy_insolvent_loss": st.insolvent_loss,
+        }
+
+    def account_records(self) -> list[AccountRecord]:
+        """Every vault (USDC, both positions, entries, value, LP tokens), then the pool."""
+        m = self.market
+        values, mcs = m.values_and_min_collaterals()
+        usdc, pos, entry, efund = m.vaults.view()
+        price = self.share_price()
+        out = []
+        for row, name in enumerate(m.vaults.names):
+            shares = m.shares.get(name, 0.0)
+            fields = {
+                "usdc": float(usdc[row]),
+                "position_future": float(pos[row, 0]),
+                "position_squared": float(pos[row, 1]),
+                "entry_price_future": float(entry[row, 0]),
+                "entry_price_squared": float(entry[row, 1]),
+                "entry_funding_future": float(efund[row, 0]),
+                "entry_funding_squared": float(efund[row, 1]),
+                "value": float(values[row]),
+                "min_collateral": float(mcs[row]),
+                "shares": shares,
+            }
+            out.append(AccountRecord(name, fields, float(values[row]) + shares * price))
+        st = m.state
+        pool_fields = {
+            "usdc": st.amount_liquidity - sum(st.locked) + sum(st.amounts_usdc),
+            "position_future": st.position[0],
+            "position_squared": st.position[1],
+            "entry_price_future": st.entry[0],
+            "entry_price_squared": st.entry[1],
+            "entry_funding_future": 0.0,
+            "entry_funding_squared": 0.0,
+            "value": m.pool_equity(),
+            "min_collateral": 0.0,
+            "shares": 0.0,
+        }
+        out.append(AccountRecord(POOL, pool_fields, 0.0))
+        return out
+
+    def check_invariants(self) -> list[str]:
+        """The market's accounting checks."""
+        return self.market.check_invariants()

@@ -21,6 +21,7 @@ from perpsim.engine.venue import SINGLE_PRODUCT, Venue
 VENUES: Mapping[str, str] = {
     "mcdex_v1": "perpsim.engine.venues.mcdex_v1",
     "predy": "perpsim.engine.venues.predy",
+    "d8x": "perpsim.engine.venues.d8x",
 }
 
 #: The design a scenario uses when it names none.

@@ -97,6 +97,22 @@ PROFILES: dict[str, Profile] = {
         bad_governance=("trade_fee_rate", 5.0),
         price_move=0.001,
     ),
+    # A quote pool with the deployed parameters and a small AMM fund, so that the price (the
+    # AMM's default probability) moves with the traders' exposure.
+    "d8x": Profile(
+        config={
+            "kind": "d8x",
+            "pool": {
+                "collateral": "quote",
+                "amm_fund": 5_000,
+                "lp_cash": 400_000,
+                "default_fund": 20_000,
+            },
+        },
+        governance_change=("initial_margin_rate_cap", 0.12, "initial_margin_rate", 0.12),
+        bad_governance=("maintenance_margin_rate_alpha", 5.0),
+        price_move=0.00001,
+    ),
     cpmm_venue.KIND: Profile(
         config={
             "kind": cpmm_venue.KIND,

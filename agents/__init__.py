@@ -16,9 +16,11 @@ from .liquidity.liquidity_provider import LiquidityProvider
 from .services.admin import Admin
 from .services.keeper import Keeper
 from .services.liquidator import Liquidator
+from .services.predy_hedger import PredyHedger
 from .traders.arbitrageur import Arbitrageur
 from .traders.momentum_trader import MomentumTrader
 from .traders.noise_trader import NoiseTrader
+from .traders.variance_seller import VarianceSeller
 from .traders.whale import Whale
 
 #: Agent class of each scenario population ``type`` (its ``Params`` validate the population).
@@ -33,6 +35,8 @@ REGISTRY: dict[str, type[PerpAgent]] = {
         Liquidator,
         Keeper,
         Admin,
+        PredyHedger,
+        VarianceSeller,
     )
 }
 
@@ -47,5 +51,7 @@ __all__ = [
     "NoiseTrader",
     "PerpAgent",
     "Phase",
+    "PredyHedger",
+    "VarianceSeller",
     "Whale",
 ]

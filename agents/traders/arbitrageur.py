@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 
 #: Share of its margin balance an arbitrageur commits as initial margin (the rest is a buffer).
 MARGIN_USE = 0.8
+
+
+@runtime_checkable
+class FairValued(Protocol):
+    """A venue whose product is not the underlying itself (Predy's squared perpetual): it says
+    what the product is worth at an external price of the underlying."""
+
+    def fair_value(self, market_price: float) -> float:
+        """The product's value at the underlying's external price ``market_price``."""
+        ...
 
 
 class ArbitrageurParams(FrozenModel):
@@ -83,9 +93,18 @@ class Arbitrageur(PerpAgent):
         self.wallet = 0.0
         self.wake_in(self.interval)
 
+    def reference_price(self) -> float:
+        """The external price of what the venue trades: the market price, or the product's
+        fair value there when the venue has one (Predy's squared: index + variance funding)."""
+        market = float(self.model.market_price())
+        venue = self.venue
+        if isinstance(venue, FairValued):
+            return float(venue.fair_value(market))
+        return market
+
     def hedge_pnl(self) -> float:
-        """Value of the external hedge at the current market price."""
-        return float(self.hedge_cash + self.hedge_position * self.model.market_price())
+        """Value of the external hedge at the current reference price."""
+        return float(self.hedge_cash + self.hedge_position * self.reference_price())
 
     def step(self) -> None:
         """Compare prices, then trade the gap, the funding, or the unwind (at most one)."""
@@ -96,7 +115,7 @@ class Arbitrageur(PerpAgent):
             fair = self.venue.fair_price()
         except EngineError:
             return  # the pool is drained: nothing to arbitrage
-        market = self.model.market_price()
+        market = self.reference_price()
         fee = self.venue.rules.trade_fee_rate
         band = fee + self.threshold
         view = self.venue.account(self.name)

@@ -97,6 +97,14 @@ class TickOracle:
         return self._value
 
 
+#: The agent type each outage event takes down.
+OUTAGE_AGENT_TYPES: dict[str, str] = {
+    "keeper_outage": "keeper",
+    "liquidator_outage": "liquidator",
+    "hedger_outage": "predy_hedger",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class DownWindow:
     """An outage of agents of one type (optionally one population), in unix seconds."""
@@ -261,8 +269,8 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
     def _down_windows(self) -> list[DownWindow]:
         out = []
         for e in self.config.events:
-            if e.kind in ("keeper_outage", "liquidator_outage"):
-                kind = e.kind.removesuffix("_outage")
+            if e.kind in OUTAGE_AGENT_TYPES:
+                kind = OUTAGE_AGENT_TYPES[e.kind]
                 start = self.start_time + int(e.at)
                 out.append(DownWindow(start, start + int(e.duration), kind, e.population))
         return out

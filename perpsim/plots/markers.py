@@ -34,6 +34,7 @@ _EVENT_STYLE: Final[dict[str, tuple[str, str]]] = {
     "oracle_manipulation": ("#CC79A7", ":"),
     "keeper_outage": ("#8B5A2B", "-"),
     "liquidator_outage": ("#E69F00", "-"),
+    "hedger_outage": ("#009E73", "-"),
     "liquidity_withdrawal": ("#56B4E9", "-."),
     "set_governance": ("#555555", ":"),
     "begin_global_settlement": ("#000000", "-"),
@@ -49,6 +50,7 @@ _EVENT_NAMES: Final[dict[str, str]] = {
     "oracle_manipulation": "oracle manipulations",
     "keeper_outage": "keeper outages",
     "liquidator_outage": "liquidator outages",
+    "hedger_outage": "hedger outages",
     "liquidity_withdrawal": "LP withdrawals",
     "set_governance": "governance changes",
     "begin_global_settlement": "global settlement begins",
@@ -91,6 +93,8 @@ def _event_label(kind: str, e: Mapping[str, Any]) -> str:
         return f"keeper outage{pop}, {fmt_duration(num('duration'))}"
     if kind == "liquidator_outage":
         return f"liquidator outage{pop}, {fmt_duration(num('duration'))}"
+    if kind == "hedger_outage":
+        return f"hedger outage{pop}, {fmt_duration(num('duration'))}"
     if kind == "liquidity_withdrawal":
         return f"LPs{pop} withdraw {num('fraction'):.0%}"
     if kind == "set_governance":

@@ -62,6 +62,7 @@ from perpsim.scenario.clock import ClockConfig
 from perpsim.scenario.events import (
     BeginGlobalSettlementEvent,
     Event,
+    HedgerOutageEvent,
     KeeperOutageEvent,
     LiquidatorOutageEvent,
     LiquidityWithdrawalEvent,
@@ -97,6 +98,7 @@ __all__ = [
     "ConstantDist",
     "Distribution",
     "Event",
+    "HedgerOutageEvent",
     "Interval",
     "KeeperOutageEvent",
     "KeeperParams",

@@ -103,6 +103,19 @@ class LiquidatorOutageEvent(_EventBase):
     population: PopulationName | None = None
 
 
+class HedgerOutageEvent(_EventBase):
+    """Predy hedgers do not hedge the pool for ``duration`` seconds.
+
+    Attributes:
+        duration: Seconds.
+        population: Only this predy_hedger population (default: all hedgers).
+    """
+
+    kind: Literal["hedger_outage"]
+    duration: Annotated[Duration, Field(gt=0)]
+    population: PopulationName | None = None
+
+
 class PriceShockEvent(_EventBase):
     """The market price moves by ``change`` (relative), ramped over ``over`` seconds.
 
@@ -166,6 +179,7 @@ Event = Annotated[
     | OracleOutageEvent
     | KeeperOutageEvent
     | LiquidatorOutageEvent
+    | HedgerOutageEvent
     | PriceShockEvent
     | OracleManipulationEvent
     | LiquidityWithdrawalEvent

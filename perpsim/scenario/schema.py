@@ -28,6 +28,7 @@ from perpsim.oracle.paths import load_path_data
 from perpsim.scenario.clock import ClockConfig, safe_timestamp
 from perpsim.scenario.events import (
     Event,
+    HedgerOutageEvent,
     KeeperOutageEvent,
     LiquidatorOutageEvent,
     LiquidityWithdrawalEvent,
@@ -233,6 +234,7 @@ class Scenario(FrozenModel):
             LiquidityWithdrawalEvent: "liquidity_provider",
             KeeperOutageEvent: "keeper",
             LiquidatorOutageEvent: "liquidator",
+            HedgerOutageEvent: "predy_hedger",
         }
         problems: list[Problem] = []
         for i, event in enumerate(self.events):

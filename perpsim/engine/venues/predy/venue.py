@@ -316,6 +316,19 @@ class PredyVenue:
         """
         return self.index_price() * self.daily_funding_rate() * horizon / self.params.funding_period
 
+    def fair_value(self, market_price: float) -> float:
+        """This product's value at an external underlying price ``market_price``: its index
+        there plus one funding period of the funding a long pays with the pool flat (the EWMA
+        variance for the squared, the base rate for the future).
+
+        What an arbitrageur compares the pool's price with: the squared's index alone ignores
+        the variance its holder pays for.
+        """
+        s = check_positive(market_price, "market price")
+        m = self.market
+        base = m.state.variance if self.i == SQUARED else m.params.base_funding_rate
+        return fx.index_price(self.i, s) * (1.0 + base)
+
     # -- hedging (Predy's own) -------------------------------------------------------------------
 
     def hedge(self, caller: str) -> HedgeResult:

@@ -269,7 +269,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
     def _down_windows(self) -> list[DownWindow]:
         out = []
         for e in self.config.events:
-            if e.kind in OUTAGE_AGENT_TYPES:
+            if e.kind in ("keeper_outage", "liquidator_outage", "hedger_outage"):
                 kind = OUTAGE_AGENT_TYPES[e.kind]
                 start = self.start_time + int(e.at)
                 out.append(DownWindow(start, start + int(e.duration), kind, e.population))

@@ -114,7 +114,8 @@ def margin_div_liquidity(m: float, dm: float, liq: float, dl: float) -> float:
         raise ValueError(f"the liquidity L must be positive, got {liq!r}")
     if dl == 0.0:
         return (m + dm / 2.0) / liq
-    return (m + dm / 2.0) * (math.log(liq + dl) - math.log(liq)) / dl
+    # ln(L + ΔL) − ln L as log1p(ΔL / L): exact for a ΔL far smaller than L.
+    return (m + dm / 2.0) * math.log1p(dl / liq) / dl
 
 
 def margin_div_liquidity3(m: float, dm: float, liq: float, dl: float) -> float:

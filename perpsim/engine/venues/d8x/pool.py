@@ -958,10 +958,13 @@ class D8XPool(EventEmitter):
         action: Action,
         body: Callable[[_Txn], None],
         fees: Callable[[_Txn], None],
+        *,
+        before: bool = True,
     ) -> None:
-        """The hook of a trade or liquidation: its fee step books the action's fees."""
+        """The hook of a trade or liquidation: its fee step books the action's fees
+        (``before=False``: the before-steps have already run on ``txn``)."""
         hook = HOOKS[action]
-        for step in hook.before:
+        for step in hook.before if before else ():
             txn.trace.append(("before", step))
             self._step(txn, step)
         txn.trace.append(("action", Step.ACTION))
@@ -1347,24 +1350,34 @@ class D8XPool(EventEmitter):
 
     def mid_after_trade(self, k: float) -> float:
         """The mid price after a trade of ``k`` by a well-funded trader (state unchanged)."""
-        txn = self._begin()
-        trader = Margin(cash=1e300)
-        price_ref: dict[str, float] = {}
+        return self.trade_probe()(k)
 
-        def body(t: _Txn) -> None:
-            price_ref["p"] = self._price(t, k)
-            self._book(t, trader, k, price_ref["p"], False)
+    def trade_probe(self) -> Callable[[float], float]:
+        """A function giving the mid price after a trade of ``k`` by a well-funded trader: the
+        whole trade (before-hook once, then booking, fees, rebalance) on working copies."""
+        base = self._begin()
+        for step in HOOKS[Action.TRADE].before:
+            self._step(base, step)
 
-        def fees(t: _Txn) -> None:
-            st = t.st
-            s2, s3, _ = self._prices(st)
-            notional = abs(k) * f.base_to_collateral(self.collateral, s2, s2, s3)
-            g = st.governance
-            treasury, lp = f.trade_fees(notional, g.treasury_fee_rate, g.lp_fee_rate)
-            self._distribute_fees(t, trader, treasury, lp)
+        def mid_after(k: float) -> float:
+            txn = _Txn(copy.copy(base.st), {r: copy.copy(m) for r, m in base.rows.items()})
+            trader = Margin(cash=1e300)
 
-        self._run_trade_like(txn, Action.TRADE, body, fees)
-        return self._price(txn, 0.0)
+            def body(t: _Txn) -> None:
+                self._book(t, trader, k, self._price(t, k), False)
+
+            def fees(t: _Txn) -> None:
+                st = t.st
+                s2, s3, _ = self._prices(st)
+                notional = abs(k) * f.base_to_collateral(self.collateral, s2, s2, s3)
+                g = st.governance
+                treasury, lp = f.trade_fees(notional, g.treasury_fee_rate, g.lp_fee_rate)
+                self._distribute_fees(t, trader, treasury, lp)
+
+            self._run_trade_like(txn, Action.TRADE, body, fees, before=False)
+            return self._price(txn, 0.0)
+
+        return mid_after
 
     def check_invariants(self) -> list[str]:
         """Conservation across AMM margin, AMM fund, LP cash, DF and traders; signs; shares."""

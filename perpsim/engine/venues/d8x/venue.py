@@ -60,8 +60,8 @@ D8X_COLUMNS: tuple[str, ...] = (
     "d8x_emergency_shortfall",
 )
 
-#: Bisection steps of :meth:`D8XVenue.size_for_price`.
-_BISECTION_STEPS = 48
+#: At most this many ×4 widenings of :meth:`D8XVenue.size_for_price`'s bracket (from 10 lots).
+_BRACKET_STEPS = 24
 
 
 class D8XVenue:
@@ -168,27 +168,31 @@ class D8XVenue:
         if pool.state.status is not Status.NORMAL:
             return 0.0
         lot = pool.state.governance.lot_size
-        mid = pool.quote(lot)[1]
+        mid_after = pool.trade_probe()
+        mid = mid_after(0.0)
         if t == mid:
             return 0.0
         sign = 1.0 if t > mid else -1.0
 
-        def gap(k: float) -> float:
+        def past(k: float) -> bool:
+            """Whether the mid after trading ``k`` has reached the target."""
             try:
-                return pool.mid_after_trade(k) - t
+                return (mid_after(k) - t) * sign >= 0.0
             except (ValueError, ArithmeticError):
-                return sign * math.inf
+                return True
 
         lo, hi = 0.0, sign * lot * 10.0
-        for _ in range(60):
-            if (gap(hi) > 0.0) == (sign > 0.0):
+        for _ in range(_BRACKET_STEPS):
+            if past(hi):
                 break
-            lo, hi = hi, hi * 2.0
+            lo, hi = hi, hi * 4.0
         else:
             return 0.0
-        for _ in range(_BISECTION_STEPS):
+        # Bisect down to one lot: the mid price is monotone but not continuous in k (the
+        # AMM fund target switches between baseline and stress), so no faster root finder.
+        while abs(hi - lo) > lot:
             m = 0.5 * (lo + hi)
-            if (gap(m) > 0.0) == (sign > 0.0):
+            if past(m):
                 hi = m
             else:
                 lo = m

@@ -232,6 +232,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_viz(args: argparse.Namespace) -> int:
+    from perpsim.dashboard.cli import viz_command
+
+    return viz_command(args.target, args.set or (), host=args.host, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
@@ -347,6 +353,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="the HTML file (default DIR/report.html)")
     p.add_argument("--quiet", action="store_true", help="do not print the paths written")
     p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser(
+        "viz",
+        help="open the interactive dashboard (Mesa SolaraViz) on a scenario or a run folder",
+        description="Serve a dashboard on http://HOST:PORT/: step, play and reset a scenario"
+        " with new governance rates, or look through a finished run folder with a time slider."
+        " Needs the viz extra: pip install -e '.[viz]'. See docs/dashboard.md.",
+    )
+    p.add_argument(
+        "target",
+        nargs="?",
+        metavar="SCENARIO",
+        help="scenario file, shipped scenario's name, or run folder (default: baseline)",
+    )
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a scenario key (as in run)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8521, help="TCP port (default 8521)")
+    p.set_defaults(func=_cmd_viz)
     return parser
 
 

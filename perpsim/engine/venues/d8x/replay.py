@@ -196,10 +196,12 @@ class Replay:
     def _run_one(self, i: int, op: dict[str, Any], report: ReplayReport) -> None:
         name = op["op"]
         expect_error = bool(op.get("expect_error", False))
-        before = self._snapshot() if expect_error else None
+        before: tuple[Any, ...] | None = None
         try:
             if "at_time" in op:
                 self._set_time(op["at_time"])
+            # Taken after the op's own clock move: a refusal must change nothing else.
+            before = self._snapshot() if expect_error else None
             if name == "observe":
                 self._observe(i, op, report)
                 return

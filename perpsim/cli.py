@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     target = Path(args.file)
     if target.is_dir():
+        _check_run_folder(target)
         if args.export:
             doc = run_dir_replay_doc(target)
             atomic_write_text(Path(args.export), yaml.safe_dump(doc, sort_keys=False))
@@ -54,7 +56,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from perpsim.run import default_out_dir, run_scenario, write_outputs
+    import shutil
+
+    from perpsim.run import (
+        default_out_dir,
+        mark_complete,
+        prepare_run_dir,
+        publish_run_dir,
+        run_scenario,
+        write_outputs,
+    )
     from perpsim.scenario import load_scenario, resolve_scenario_path
 
     path = resolve_scenario_path(args.scenario)
@@ -64,33 +75,51 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
     fmt = args.format or scenario.output.format
     out = Path(args.out) if args.out else default_out_dir(scenario.name, seed)
+    # --out is checked (and a folder created in it) before the run, not after it.
+    staging = prepare_run_dir(out, overwrite=args.overwrite)
     show = not args.quiet
-    progress, finish = _progress(scenario, enabled=show and sys.stderr.isatty())
+    code = 0
     try:
-        result = run_scenario(
-            scenario,
-            seed,
-            base_dir=path.parent,
-            check_invariants=not args.no_check_invariants,
-            progress=progress,
-        )
-    finally:
-        finish()
-    write_outputs(result, out, fmt)
-    if not args.no_plots:
-        _plots(out)
+        progress, finish = _progress(scenario, enabled=show and sys.stderr.isatty())
+        try:
+            result = run_scenario(
+                scenario,
+                seed,
+                base_dir=path.parent,
+                check_invariants=not args.no_check_invariants,
+                progress=progress,
+            )
+        finally:
+            finish()
+        write_outputs(result, staging, fmt, complete=False)
+        figures: list[Path] = []
+        if not args.no_plots:
+            try:
+                figures = _plots(staging)
+            except Exception as exc:  # the tables are worth keeping without their figures
+                print(
+                    f"error: the figures failed ({type(exc).__name__}: {exc}); the tables are"
+                    f" kept; draw them with: perpsim plot {out}",
+                    file=sys.stderr,
+                )
+                code = 1
+        mark_complete(result, staging, figures)
+        publish_run_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if show:
         _print_summary(result.summary, out)
     if result.error:
         print(f"error: the run stopped: {result.error}", file=sys.stderr)
         return 1
-    return 0
+    return code
 
 
-def _plots(out: Path) -> None:
+def _plots(out: Path) -> list[Path]:
     from perpsim.plots import plot_run
 
-    plot_run(out)
+    return plot_run(out)
 
 
 def _progress(scenario: Any, enabled: bool) -> tuple[Any, Any]:
@@ -212,9 +241,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if outcome.complete and outcome.n_failed == 0 else 1
 
 
+def _check_run_folder(path: Path) -> None:
+    """Refuse an incomplete run folder (a killed run); warn about one that cannot say."""
+    from perpsim.run import check_run_dir
+
+    if path.is_dir():
+        warning = check_run_dir(path)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from perpsim.plots import plot_dir
 
+    _check_run_folder(Path(args.dir))
     paths = plot_dir(Path(args.dir), metric=args.metric, x=args.x, y=args.y)
     if not args.quiet:
         for path in paths:
@@ -225,6 +265,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from perpsim.report import write_report
 
+    _check_run_folder(Path(args.dir))
     html_path, md_path = write_report(Path(args.dir), Path(args.out) if args.out else None)
     if not args.quiet:
         print(f"report: {html_path}")
@@ -282,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("parquet", "csv"), help="table format (default: the scenario's)"
     )
     p.add_argument("--no-plots", action="store_true", help="do not draw the figures")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out (a non-empty --out is refused otherwise)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     p.add_argument(
         "--no-check-invariants",
@@ -388,6 +434,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``perpsim ... | head``): every file is written already. Point
+        # stdout at nothing so that the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # what a shell reports for a command ended by SIGPIPE
     return code
 
 

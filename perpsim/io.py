@@ -1,20 +1,36 @@
-"""Output helpers: every file perpsim writes is written atomically."""
+"""Output helpers: every file perpsim writes is written atomically, with the user's umask."""
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
+
+
+def _create_exclusive(folder: Path, name: str) -> tuple[int, Path]:
+    """Opens a new, uniquely named file in ``folder`` for writing; returns its fd and path.
+
+    The file is created with mode 0666 and the kernel applies the process's umask, as for any
+    file a program writes (``tempfile.mkstemp`` would make every output 0600).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename).
 
-    A reader never sees a half-written file, and an interrupted write leaves the old file.
+    A reader never sees a half-written file, and an interrupted write leaves the old file. The
+    file's permissions follow the umask (0644 under the usual 022), so a teammate can read it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_exclusive(path.parent, path.name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -22,7 +38,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

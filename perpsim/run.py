@@ -10,10 +10,15 @@ seed give byte-identical tables.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import math
+import os
 import platform
+import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from perpsim import __version__
-from perpsim.errors import InvariantViolation
+from perpsim.errors import ConfigError, InvariantViolation
 from perpsim.io import atomic_write_bytes, atomic_write_text
 from perpsim.metrics import run_summary
 from perpsim.model import PerpModel
@@ -73,6 +78,39 @@ def git_commit(path: Path | None = None) -> str | None:
         return None
 
 
+def _package_dirs() -> list[Path]:
+    import perpsim.agents
+
+    return [Path(__file__).resolve().parent, Path(perpsim.agents.__file__).resolve().parent]
+
+
+@functools.cache
+def source_sha256() -> str:
+    """SHA-256 of perpsim's Python sources (the package and its agents), by relative path.
+
+    A development checkout changes without its version changing; this names the code that
+    produced a number (in a sweep's fingerprint and a run's manifest).
+    """
+    digest = hashlib.sha256()
+    for i, root in enumerate(_package_dirs()):
+        for f in sorted(root.rglob("*.py")):
+            if i == 0 and "agents" in f.relative_to(root).parts[:1]:
+                continue
+            digest.update(f"{i}/{f.relative_to(root).as_posix()}\0".encode())
+            digest.update(f.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def versions() -> dict[str, str]:
     """Versions of perpsim and the libraries that shape its numbers."""
     import mesa
@@ -80,6 +118,7 @@ def versions() -> dict[str, str]:
 
     return {
         "perpsim": __version__,
+        "perpsim_source_sha256": source_sha256(),
         "python": platform.python_version(),
         "mesa": mesa.__version__,
         "numpy": np.__version__,
@@ -175,10 +214,25 @@ def json_text(doc: Any) -> str:
     return json.dumps(clean(doc), indent=2, default=_json_default) + "\n"
 
 
+#: ``manifest.json``'s key that says the folder is whole: True only in the manifest written last,
+#: after every table and figure (see :func:`write_outputs` and :func:`publish_run_dir`).
+COMPLETE_KEY = "complete"
+
+
 def write_outputs(
-    result: RunResult, out_dir: Path, fmt: str = "parquet", keep: Keep = "all"
+    result: RunResult,
+    out_dir: Path,
+    fmt: str = "parquet",
+    keep: Keep = "all",
+    *,
+    complete: bool = True,
 ) -> list[Path]:
-    """Write a run's files into ``out_dir`` (each atomically); return the paths written."""
+    """Write a run's files into ``out_dir`` (each atomically); return the paths written.
+
+    ``manifest.json`` is written last and lists the files. With ``complete=False`` it says the
+    folder is not finished yet (figures still to be drawn): :func:`mark_complete` then rewrites
+    it once everything is there.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = "csv" if fmt == "csv" else "parquet"
     written: list[Path] = []
@@ -192,13 +246,149 @@ def write_outputs(
         path = out_dir / f"{name}.{ext}"
         atomic_write_bytes(path, _table_bytes(df, fmt))
         written.append(path)
-    for name, doc in (("summary", result.summary), ("manifest", result.manifest)):
-        path = out_dir / f"{name}.json"
-        atomic_write_text(path, json_text(doc))
-        written.append(path)
+    path = out_dir / "summary.json"
+    atomic_write_text(path, json_text(result.summary))
+    written.append(path)
+    written.append(out_dir / "manifest.json")
     result.out_dir = out_dir
     result.files = written
+    mark_complete(result, out_dir, complete=complete)
     return written
+
+
+def mark_complete(
+    result: RunResult, out_dir: Path, extra: list[Path] | None = None, *, complete: bool = True
+) -> None:
+    """(Re)write ``manifest.json`` last, listing the folder's files and whether it is whole."""
+    files = [*result.files, *(extra or [])]
+    manifest = dict(result.manifest)
+    manifest[COMPLETE_KEY] = complete
+    manifest["files"] = sorted({p.relative_to(out_dir).as_posix() for p in files})
+    atomic_write_text(out_dir / "manifest.json", json_text(manifest))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_run_folder(path: Path) -> bool:
+    return (path / "manifest.json").is_file() or (path / "summary.json").is_file()
+
+
+def prepare_run_dir(out: Path, *, overwrite: bool = False) -> Path:
+    """Check ``--out`` before a run starts; create and return the folder the run is written into.
+
+    The run is written into a hidden sibling folder (``.<name>.partial-<pid>-<random>``) that
+    :func:`publish_run_dir` renames to ``out`` once every file is written, so a folder at
+    ``out`` is always one whole run. Partial folders of killed runs into the same ``out`` are
+    removed.
+
+    Args:
+        out: The run folder to be.
+        overwrite: Replace ``out`` if it already holds a run (``--overwrite``).
+
+    Raises:
+        ConfigError: ``out`` is a file, lies under one, already holds files (without
+            ``overwrite``; with it, files that are not a run's), or cannot be written.
+    """
+    out = Path(out)
+    where = f"--out {out}"
+    for parent in (out, *out.parents):
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                what = "is a file" if parent == out else f"lies under {parent}, which is a file"
+                raise ConfigError(f"{where}: {what}, not a folder")
+            break
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ConfigError(
+                f"{where}: already holds files (a previous run?); add --overwrite to replace"
+                " them, or choose another folder"
+            )
+        if not _is_run_folder(out):
+            raise ConfigError(
+                f"{where}: holds files that are not a perpsim run (no manifest.json or"
+                " summary.json); --overwrite replaces run folders only"
+            )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot create {out.parent}: {exc.strerror}") from None
+    for stale in out.parent.glob(f".{out.name}.partial-*"):
+        pid = stale.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        staging.mkdir()
+        probe = staging / ".probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConfigError(f"{where}: cannot write in {out.parent}: {exc.strerror}") from None
+    return staging
+
+
+def publish_run_dir(staging: Path, out: Path) -> None:
+    """Rename the finished ``staging`` folder to ``out`` (replacing a run there, if any)."""
+    out = Path(out)
+    old: Path | None = None
+    if out.is_dir() and any(out.iterdir()):
+        old = out.parent / f".{out.name}.replaced-{os.getpid()}-{secrets.token_hex(4)}"
+        os.replace(out, old)
+    os.replace(staging, out)  # onto nothing, or onto an empty folder
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def check_run_dir(path: Path) -> str | None:
+    """Refuse a run folder that is not whole; warn about one that cannot say.
+
+    Returns:
+        A warning for a folder written before run folders recorded completeness (None when
+        the folder is whole, or is not a run folder at all: the caller says what it needs).
+
+    Raises:
+        ConfigError: the folder is a run that did not finish writing (killed while writing
+            its files or drawing its figures), or misses a file its manifest lists.
+    """
+    p = Path(path)
+    manifest_path = p / "manifest.json"
+    has_tables = any((p / f"timeseries.{ext}").is_file() for ext in ("parquet", "csv"))
+    if not manifest_path.is_file():
+        if has_tables or (p / "summary.json").is_file():
+            raise ConfigError(
+                f"{p}: incomplete run folder: no manifest.json (the run was stopped while"
+                " writing its files); run it again"
+            )
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{manifest_path}: cannot read the run's manifest: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise ConfigError(f"{manifest_path}: not a run manifest (a JSON object)")
+    if COMPLETE_KEY not in manifest:
+        return (
+            f"{p}: the manifest does not say whether the run folder is complete (written by an"
+            " older perpsim): its files may be from different runs"
+        )
+    if manifest[COMPLETE_KEY] is not True:
+        raise ConfigError(
+            f"{p}: incomplete run folder: the run was stopped before it finished writing"
+            " (figures or tables are missing); run it again"
+        )
+    missing = [f for f in manifest.get("files", []) if not (p / str(f)).is_file()]
+    if missing:
+        raise ConfigError(f"{p}: incomplete run folder: missing {', '.join(missing)}")
+    return None
 
 
 def default_out_dir(scenario_name: str, seed: int, root: Path = Path("outputs")) -> Path:

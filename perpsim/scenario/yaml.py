@@ -17,19 +17,21 @@ import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import yaml
 
 from perpsim.errors import ConfigError
 
 __all__ = [
+    "MAX_EXPANDED_NODES",
     "KeyLines",
     "Origin",
     "PathElem",
     "YDict",
     "YList",
     "copy_tree",
+    "expanded_size",
     "load_yaml_file",
     "load_yaml_text",
     "origin_for",
@@ -171,6 +173,47 @@ def _collect_lines(node: yaml.Node, path: tuple[Any, ...], lines: KeyLines) -> N
             _collect_lines(item, (*path, i), lines)
 
 
+#: The most values (mappings, lists and scalars, each alias counted as a copy of what it names)
+#: one YAML document may expand to. Aliases let a few lines name billions of values ("billion
+#: laughs"); a merge (``extends``, a sweep's points, a JSON dump) would copy every one of them.
+#: The largest file perpsim ships expands to a few thousand; a generated replay file of every
+#: operation of a month-long run stays far below.
+MAX_EXPANDED_NODES: Final = 2_000_000
+
+
+def expanded_size(node: yaml.Node, limit: int = MAX_EXPANDED_NODES) -> int:
+    """The number of values ``node`` expands to, aliases copied out (stops counting past ``limit``).
+
+    Each node is sized once (aliases share their node), so the count costs one pass over the
+    distinct nodes whatever the expansion.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    # Post-order without recursion: an alias chain may be deep.
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
+    while stack:
+        current, expanded = stack.pop()
+        key = id(current)
+        if key in sizes or (not expanded and key in open_nodes):
+            continue  # sized already, or a recursive alias (counted as too large below)
+        children: list[yaml.Node] = []
+        if isinstance(current, yaml.MappingNode):
+            for k, v in current.value:
+                children += (k, v)
+        elif isinstance(current, yaml.SequenceNode):
+            children = list(current.value)
+        if not expanded:
+            open_nodes.add(key)
+            stack.append((current, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        open_nodes.discard(key)
+        # A child still open is an ancestor: a recursive alias expands without end.
+        total = 1 + sum(sizes.get(id(c), limit + 1) for c in children)
+        sizes[key] = min(total, limit + 1)
+    return sizes[id(node)]
+
+
 def _load(text: str, origin: Origin) -> tuple[Any, KeyLines]:
     loader = _Loader(text, origin)
     lines: KeyLines = {}
@@ -178,6 +221,11 @@ def _load(text: str, origin: Origin) -> tuple[Any, KeyLines]:
         node = loader.get_single_node()
         if node is None:
             return None, lines
+        if expanded_size(node) > MAX_EXPANDED_NODES:
+            raise ConfigError(
+                f"{origin.source}: invalid YAML: its aliases (*name) expand to more than"
+                f" {MAX_EXPANDED_NODES:,} values; write the values out, or use fewer aliases"
+            )
         _collect_lines(node, (), lines)
         return loader.construct_document(node), lines
     except yaml.YAMLError as exc:

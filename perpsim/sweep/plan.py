@@ -19,6 +19,7 @@ import numpy as np
 
 from perpsim import __version__
 from perpsim.errors import ConfigError
+from perpsim.run import file_sha256, source_sha256
 from perpsim.scenario import (
     SCENARIO_DIR,
     apply_typed_overrides,
@@ -39,6 +40,26 @@ from perpsim.sweep.spec import (
 from perpsim.sweep.task import RunTask
 
 __all__ = ["SweepPlan", "load_sweep", "override_text", "overrides_label", "plan_sweep"]
+
+
+def _data_files(raw: Any, base_dir: Path) -> dict[str, Path]:
+    """The data files a scenario tree names (every text under a key ending in ``file``)."""
+    found: dict[str, Path] = {}
+    todo = [raw]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if isinstance(value, str) and str(key).endswith("file"):
+                    path = Path(value).expanduser()
+                    path = path if path.is_absolute() else base_dir / path
+                    if path.is_file():
+                        found[value] = path.resolve()
+                else:
+                    todo.append(value)
+        elif isinstance(node, list | tuple):
+            todo.extend(node)
+    return found
 
 
 def override_text(value: Any) -> str:
@@ -265,13 +286,22 @@ def plan_sweep(
         exclude={"name", "description", "scenario", "metric", "minimize"},
     )
     decisive["seed"] = root
+    scenario_dir = resolve_scenario_path(scenario_ref).resolve().parent
+    files = _data_files(base_raw, scenario_dir)
+    for values in points:
+        point_raw = {k: v for k, v in zip(keys, values, strict=True) if k.endswith("file")}
+        files |= _data_files(point_raw, scenario_dir)
     digest = hashlib.sha256(
         json.dumps(
             {
                 "spec": decisive,
                 "scenario": scenario_ref,
                 "resolved_scenario": base_raw,
+                # A data file edited between a kill and --resume changes the results, and so
+                # does the code (a development checkout changes without a new version).
+                "data_files": {name: file_sha256(path) for name, path in sorted(files.items())},
                 "perpsim": __version__,
+                "perpsim_source_sha256": source_sha256(),
             },
             sort_keys=True,
             default=str,

@@ -12,6 +12,8 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
+import sys
 import time
 import traceback
 from collections import Counter, deque
@@ -32,7 +34,7 @@ from perpsim.errors import ConfigError
 from perpsim.io import atomic_write_text
 from perpsim.progress import Progress, ProgressMode
 from perpsim.sweep.backends import Backend, open_backend
-from perpsim.sweep.journal import Journal, journal_line, read_journal
+from perpsim.sweep.journal import QUARANTINE, Journal, journal_line, read_journal_checked
 from perpsim.sweep.layout import AGGREGATE, JOURNAL, LOCK, MANIFEST, RESULTS, metric_column
 from perpsim.sweep.plan import SweepPlan
 from perpsim.sweep.tables import rank_points, write_tables
@@ -76,6 +78,23 @@ class SweepOutcome:
     def complete(self) -> bool:
         """Whether every run is recorded."""
         return self.n_recorded == self.n_runs
+
+
+def _make_out_dir(out: Path) -> None:
+    """Creates the sweep folder, or says why it cannot be one (before any run starts)."""
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == out else f"lies under {parent}, which is a file"
+                raise ConfigError(f"--out {out}: {what}, not a folder")
+            break
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write there: {exc.strerror}") from None
 
 
 @contextlib.contextmanager
@@ -134,9 +153,9 @@ def _prepare(plan: SweepPlan, out_dir: Path, resume: bool) -> None:
             raise ConfigError(f"{manifest_path}: cannot be read: {exc}") from None
         if old.get("fingerprint") != plan.fingerprint:
             raise ConfigError(
-                f"{out_dir}: was started from a different sweep (the sweep file, its scenario"
-                f" or perpsim {__version__} changed since); resuming would mix results. Use"
-                " another --out, or restore the original files"
+                f"{out_dir}: was started from a different sweep (the sweep file, its scenario,"
+                f" a data file it reads, or perpsim's code ({__version__}) changed since);"
+                " resuming would mix results. Use another --out, or restore the original files"
             )
     elif journal.exists() and journal.stat().st_size > 0:
         raise ConfigError(f"{out_dir}: has {JOURNAL} but no {MANIFEST}; use another --out")
@@ -174,10 +193,18 @@ def run_sweep(
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _make_out_dir(out)
     with _locked(out):
         _prepare(plan, out, resume)
-        recorded = read_journal(out / JOURNAL, repair=True)
+        recorded, problems = read_journal_checked(out / JOURNAL, repair=True)
+        if problems:
+            shown = "\n".join(f"  {p}" for p in problems[:10])
+            more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
+            print(
+                f"warning: {len(problems)} line(s) of {JOURNAL} cannot be used and were moved"
+                f" to {out / QUARANTINE}; their runs are run again:\n{shown}{more}",
+                file=sys.stderr,
+            )
         if retry_failed and any(r.get("status") != "ok" for r in recorded.values()):
             # Forget the failed runs first, so that each run keeps exactly one line.
             recorded = {k: r for k, r in recorded.items() if r.get("status") == "ok"}

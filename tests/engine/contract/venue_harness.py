@@ -97,11 +97,13 @@ PROFILES: dict[str, Profile] = {
         bad_governance=("trade_fee_rate", 5.0),
         price_move=0.001,
     ),
-    # A quote pool with the deployed parameters and a small AMM fund, so that the price (the
-    # AMM's default probability) moves with the traders' exposure.
+    # A quote pool with the deployed parameters, a small AMM fund (its price, the AMM's default
+    # probability, moves with the traders' exposure) and a minimal spread of 1e-7 (size_for_price
+    # moves the pool's ask or bid to the target, the mid price plus or minus the spread).
     "d8x": Profile(
         config={
             "kind": "d8x",
+            "governance": {"minimal_spread": 1e-7, "minimal_spread_in_stress": 1e-7},
             "pool": {
                 "collateral": "quote",
                 "amm_fund": 5_000,

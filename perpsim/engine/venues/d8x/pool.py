@@ -1352,9 +1352,10 @@ class D8XPool(EventEmitter):
         """The mid price after a trade of ``k`` by a well-funded trader (state unchanged)."""
         return self.trade_probe()(k)
 
-    def trade_probe(self) -> Callable[[float], float]:
-        """A function giving the mid price after a trade of ``k`` by a well-funded trader: the
-        whole trade (before-hook once, then booking, fees, rebalance) on working copies."""
+    def trade_probe(self, next_trade: float = 0.0) -> Callable[[float], float]:
+        """A function giving the price of ``next_trade`` (0: the mid price) after a trade of
+        ``k`` by a well-funded trader: the whole trade (before-hook once, then booking, fees,
+        rebalance) on working copies."""
         base = self._begin()
         for step in HOOKS[Action.TRADE].before:
             self._step(base, step)
@@ -1375,7 +1376,7 @@ class D8XPool(EventEmitter):
                 self._distribute_fees(t, trader, treasury, lp)
 
             self._run_trade_like(txn, Action.TRADE, body, fees, before=False)
-            return self._price(txn, 0.0)
+            return self._price(txn, next_trade)
 
         return mid_after
 

@@ -157,27 +157,35 @@ class D8XVenue:
         return Fill(self.pool.names[self.pool.row(account)], float(size), price, fee)
 
     def size_for_price(self, target: float) -> float:
-        """The signed trade after which the AMM's mid price is ``target`` (0 if none is found).
+        """The signed trade after which the pool's price on its side is ``target`` (0 if none).
 
-        The mid price after a trade depends on the post-trade default probability and on the
-        rebalance that follows; it is found by bisection on the whole trade (booked on a
-        working copy, state unchanged), rounded to the lot.
+        "The pool's price" after a buy is its ask (the price of the next lot bought), after a
+        sale its bid: the mid price plus or minus the minimal spread. A D8X trade executes at
+        the post-trade price plus the spread, so a trade sized to move the mid to the target
+        would always fill one spread beyond it; sized to move the ask (bid) there, it fills at
+        or better than the target. The price after a trade depends on the post-trade default
+        probability and on the rebalance that follows, so it is found by bisection on the whole
+        trade (booked on a working copy, state unchanged), to the lot. The mid price after a
+        trade is monotone but not continuous in its size (the AMM fund target switches between
+        baseline and stress), so no faster root finder.
         """
         t = check_price(target, "target price")
         pool = self.pool
         if pool.state.status is not Status.NORMAL:
             return 0.0
         lot = pool.state.governance.lot_size
-        mid_after = pool.trade_probe()
-        mid = mid_after(0.0)
+        mid = pool.trade_probe()(0.0)
         if t == mid:
             return 0.0
         sign = 1.0 if t > mid else -1.0
+        side_price = pool.trade_probe(sign * lot)
+        if (side_price(0.0) - t) * sign >= 0.0:
+            return 0.0  # the target is inside the spread: no trade gets a better price
 
         def past(k: float) -> bool:
-            """Whether the mid after trading ``k`` has reached the target."""
+            """Whether the pool's price on this side after trading ``k`` reached the target."""
             try:
-                return (mid_after(k) - t) * sign >= 0.0
+                return (side_price(k) - t) * sign >= 0.0
             except (ValueError, ArithmeticError):
                 return True
 
@@ -188,8 +196,6 @@ class D8XVenue:
             lo, hi = hi, hi * 4.0
         else:
             return 0.0
-        # Bisect down to one lot: the mid price is monotone but not continuous in k (the
-        # AMM fund target switches between baseline and stress), so no faster root finder.
         while abs(hi - lo) > lot:
             m = 0.5 * (lo + hi)
             if past(m):

@@ -695,7 +695,8 @@ class PredyMarket(EventEmitter):
         self.emit_event(
             "initialize",
             self.now,
-            {"account": account, "amount": amt, "variance": var, "shares": amt},
+            # The run's event table keeps ``value`` (text), not ``variance``: both are sent.
+            {"account": account, "amount": amt, "variance": var, "value": repr(var), "shares": amt},
         )
         return amt
 
@@ -911,6 +912,8 @@ class PredyMarket(EventEmitter):
                     "account": name,
                     "counterparty": POOL,
                     "product": PRODUCTS[f.product],
+                    # The run's event table keeps ``key``, not ``product``: both are sent.
+                    "key": PRODUCTS[f.product],
                     "side": "long" if f.amount > 0.0 else "short",
                     "amount": abs(f.amount),
                     "price": f.trade_price,

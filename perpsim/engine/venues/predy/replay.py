@@ -553,7 +553,7 @@ def events_to_ops(events: pd.DataFrame) -> list[dict[str, Any]]:
                 "op": "initialize",
                 "account": acct,
                 "amount": _num(rec["amount"]),
-                "variance": _num(rec["variance"]),
+                "variance": _num(rec.get("variance", rec.get("value"))),
                 "from": "vault",
             }
         elif kind == "add_liquidity":
@@ -565,7 +565,7 @@ def events_to_ops(events: pd.DataFrame) -> list[dict[str, Any]]:
             op = {
                 "op": "trade",
                 "account": acct,
-                "product": rec["product"],
+                "product": rec.get("product", rec.get("key")),
                 "amount": sign * _num(rec["amount"]),
             }
         elif kind == "liquidate":

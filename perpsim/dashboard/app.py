@@ -46,6 +46,7 @@ _CSS: Final = """
 .perpsim-muted { color: #666; font-size: 13px; }
 .perpsim-status td { padding: 1px 10px 1px 0; font-size: 13px; }
 .perpsim-status td.v { text-align: right; font-variant-numeric: tabular-nums; }
+.perpsim-events-cell { max-height: 372px; overflow-y: auto; }
 .perpsim-events { border-collapse: collapse; width: 100%; font-size: 12px; }
 .perpsim-events th { text-align: left; border-bottom: 1px solid #bbb; padding: 2px 6px; }
 .perpsim-events td { border-bottom: 1px solid #eee; padding: 2px 6px; vertical-align: top; }
@@ -95,9 +96,9 @@ def _status_html(snap: Snapshot) -> str:
         for k, v in snap.headline()
     )
     return (
-        f"<div><b>{html.escape(snap.name)}</b> · {html.escape(snap.title)} · seed {snap.seed}</div>"
+        f"<div><b>{html.escape(snap.name)}</b> · {html.escape(snap.title)}</div>"
         f"<div class='perpsim-muted perpsim-clock'>{html.escape(fmt_time(snap.now))} · tick"
-        f" {snap.tick:,} of {snap.n_ticks:,} ({done:.0%})</div>"
+        f" {snap.tick:,} of {snap.n_ticks:,} ({done:.0%}) · seed {snap.seed}</div>"
         f"<div class='perpsim-progress'><div style='width:{done * 100:.1f}%'></div></div>"
         f"<table class='perpsim-status'>{rows}</table>"
     )
@@ -148,7 +149,8 @@ def _events_html(snap: Snapshot) -> str:
     )
     return (
         "<table class='perpsim-events'><thead><tr><th>time (UTC)</th><th>event</th>"
-        f"<th>what</th></tr></thead><tbody>{body}</tbody></table>"
+        "<th>what (contracts @ USD; losses in USD)</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
     )
 
 
@@ -256,19 +258,18 @@ def RecordedPage(run_dir: str) -> None:
     solara.Style(_CSS)
     with solara.AppBar():
         solara.AppBarTitle(f"perpsim · {snap.name} · recorded run")
-    with solara.Sidebar(), solara.Column():
-        with solara.Card("Time"):
-            solara.SliderInt(
-                "recorded row",
-                value=row,
-                min=0,
-                max=recorded.n_rows - 1,
-                on_value=set_row,
-                thumb_label=False,
-            )
-            solara.Text(fmt_time(snap.now), classes=["perpsim-muted"])
-        with solara.Card("Run folder"):
-            solara.Text(str(recorded.path), classes=["perpsim-muted"])
+    with solara.Sidebar(), solara.Column(), solara.Card("Run folder"):
+        solara.Text(str(recorded.path), classes=["perpsim-muted"])
+    with solara.Row(style="align-items: center; padding: 0 8px;"):
+        solara.SliderInt(
+            "time",
+            value=row,
+            min=0,
+            max=recorded.n_rows - 1,
+            on_value=set_row,
+            thumb_label=False,
+        )
+        solara.Text(fmt_time(snap.now), classes=["perpsim-muted", "perpsim-slider-time"])
     with solara.GridFixed(columns=2, column_gap="16px", row_gap="16px", align_items="start"):
         StatusCell(snap, None, "Move the slider to see the run at an earlier time.")
         EventsCell(snap)

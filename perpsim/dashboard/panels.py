@@ -35,7 +35,7 @@ Floats = npt.NDArray[np.float64]
 
 #: Size of one chart in SVG units (it scales to its cell's width).
 WIDTH: Final = 540
-HEIGHT: Final = 300
+HEIGHT: Final = 330
 #: Plot area margins: left (tick labels), right, top (title and legend), bottom (dates).
 MARGINS: Final = (64, 14, 50, 30)
 
@@ -203,9 +203,17 @@ def _y_range(panel: PanelSpec, finite: Floats) -> tuple[float, float]:
     lo, hi = float(finite.min()), float(finite.max())
     if panel.from_zero:
         lo = min(lo, 0.0)
-    if hi - lo <= 1e-12 * max(abs(hi), 1.0):
-        pad = max(abs(hi) * 0.01, 1e-9)
-        return (lo - pad, hi + pad)
+    # A flat or nearly flat series gets a readable span (0.1% for rates, 2% or 1 otherwise)
+    # instead of ticks a billionth apart.
+    least = 1e-3 if panel.axis_format == "percent" else max(0.02 * abs(hi), 1.0)
+    if hi - lo < least:
+        mid = (hi + lo) / 2
+        lo, hi = (
+            (0.0, max(hi, least))
+            if panel.from_zero and lo >= 0
+            else (mid - least / 2, mid + least / 2)
+        )
+        return (lo, hi)
     pad = (hi - lo) * 0.06
     return (lo if panel.from_zero and lo == 0.0 else lo - pad, hi + pad)
 

@@ -52,6 +52,9 @@ def serve(
     os.environ["PERPSIM_VIZ"] = json.dumps(target)
     os.environ["SOLARA_APP"] = "perpsim.dashboard.app"
     os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "false")
+    # The banner sits on top of the lower right chart; the tab is titled after the tool.
+    os.environ.setdefault("SOLARA_THEME_SHOW_BANNER", "false")
+    os.environ.setdefault("SOLARA_THEME_TITLE", "perpsim dashboard")
     os.environ["SERVER_NAME"] = host
     os.environ["SERVER_PORT"] = str(port)
     import uvicorn

@@ -159,17 +159,17 @@ def event_row(record: Mapping[str, Any]) -> EventRow | None:
         side_text = f"{side} " if isinstance(side, str) and side else ""
         text = (
             f"{record.get('account')}: {side_text}{fmt_number(_num(record.get('amount')))}"
-            f" contracts at {_num(record.get('price')):,.2f} USD"
+            f" @ {_num(record.get('price')):,.2f}"
         )
         loss = _num(record.get("loss"))
         if loss > 0:
             paid = _num(record.get("insurance_fund_paid"))
             social = _num(record.get("social_loss"))
-            text += f"; loss {fmt_usd(loss)}"
+            text += f"; loss {fmt_number(loss)}"
             if paid > 0:
-                text += f", fund paid {fmt_usd(paid)}"
+                text += f", fund {fmt_number(paid)}"
             if social > 0:
-                text += f", socialised {fmt_usd(social)}"
+                text += f", socialised {fmt_number(social)}"
         return EventRow(time, "liquidation", text)
     if kind == "set_governance":
         return EventRow(time, "governance", f"{record.get('key')} → {record.get('value')}")
@@ -219,7 +219,15 @@ def scheduled_rows(spans: Sequence[MarkerSpan], now: int) -> list[EventRow]:
     ]
 
 
-def latest(rows: Iterable[EventRow], n: int = TABLE_ROWS) -> tuple[EventRow, ...]:
-    """The ``n`` latest rows, newest first (stable for rows at the same time)."""
-    ordered = sorted(enumerate(rows), key=lambda p: (p[1].time, p[0]), reverse=True)
-    return tuple(r for _, r in ordered[:n])
+def latest(rows: Iterable[EventRow], n: int = TABLE_ROWS, others: int = 3) -> tuple[EventRow, ...]:
+    """The ``n`` latest rows, newest first, keeping the ``others`` latest that are not
+    liquidations (a cascade of liquidations would otherwise push an outage or a governance
+    change out of the table at once)."""
+    ordered = [r for _, r in sorted(enumerate(rows), key=lambda p: (p[1].time, p[0]), reverse=True)]
+    picked = ordered[:n]
+    kept = [r for r in ordered if r.kind != "liquidation"][:others]
+    missing = [r for r in kept if all(r is not p for p in picked)]
+    if missing:
+        picked = picked[: n - len(missing)] + missing
+        picked.sort(key=lambda r: r.time, reverse=True)
+    return tuple(picked)

@@ -105,19 +105,8 @@ def test_set_a_margin_step_and_read_a_bad_value(live_url: str, tmp_path: Path) -
         page.screenshot(path=str(tmp_path / "dashboard-bad-value.png"), full_page=True)
 
 
-def test_a_finished_run_folder_has_a_time_slider(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    done = run_perpsim(
-        "run",
-        "flash_crash_oracle_outage",
-        "--set",
-        "clock.duration=1d2h",
-        "--no-plots",
-        "--quiet",
-        "--out",
-        str(run_dir),
-    )
-    assert done.returncode == 0, done.stderr
+def test_a_finished_run_folder_has_a_time_slider(recorded_run_dir: Path, tmp_path: Path) -> None:
+    run_dir = recorded_run_dir
     with viz_server([str(run_dir)], tmp_path / "server.log") as url, browser_page() as page:
         page.goto(url)
         page.locator(".perpsim-clock").wait_for()

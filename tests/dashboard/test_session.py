@@ -29,7 +29,6 @@ from perpsim.dashboard.session import (
 from perpsim.engine.registry import register_venue, unregister_venue, venue_kinds, venue_spec
 from perpsim.errors import ConfigError
 from perpsim.plots.scenario import governance_value
-from perpsim.run import run_scenario, write_outputs
 from perpsim.scenario import load_scenario, resolve_scenario_path
 
 
@@ -135,9 +134,12 @@ def test_the_kind_picker_and_inputs_follow_the_registry(test_venue: str) -> None
     assert f"venue={{kind: {test_venue}}}" in switched.overrides
     spec = venue_spec(test_venue)
     names = [f.name for f in switched.fields]
-    assert set(governance_inputs(test_venue)) <= set(names) <= {"seed", *spec.governance_keys} | {
-        n for n in spec.config_model.model_fields if n.endswith("_fund")
-    }
+    assert (
+        set(governance_inputs(test_venue))
+        <= set(names)
+        <= {"seed", *spec.governance_keys}
+        | {n for n in spec.config_model.model_fields if n.endswith("_fund")}
+    )
     assert "maintenance_margin_rate" in names
     if switched.error is None:
         for _ in range(2):
@@ -180,14 +182,12 @@ def test_charts_draw_each_series_and_say_when_there_is_nothing(tmp_path: Path) -
     assert any(row.kind == "liquidation" for row in snap.events)
 
 
-def test_a_finished_run_folder_is_shown_up_to_any_row(tmp_path: Path) -> None:
-    scenario = load_scenario(
-        resolve_scenario_path("flash_crash_oracle_outage"), ["clock.duration=1d2h"]
-    )
-    result = run_scenario(scenario, base_dir=resolve_scenario_path("baseline").parent)
-    write_outputs(result, tmp_path / "run")
-    recorded = RecordedRun(tmp_path / "run")
-    assert recorded.n_rows == len(result.timeseries)
+def test_a_finished_run_folder_is_shown_up_to_any_row(recorded_run_dir: Path) -> None:
+    import pandas as pd
+
+    result_events = pd.read_parquet(recorded_run_dir / "events.parquet")
+    recorded = RecordedRun(recorded_run_dir)
+    assert recorded.n_rows == len(pd.read_parquet(recorded_run_dir / "timeseries.parquet"))
     first, last = recorded.snapshot(0), recorded.snapshot(recorded.n_rows - 1)
     assert len(first.timeseries) == 1 and len(last.timeseries) == recorded.n_rows
     assert first.now < last.now and first.key != last.key
@@ -196,7 +196,7 @@ def test_a_finished_run_folder_is_shown_up_to_any_row(tmp_path: Path) -> None:
     latest_then = recorded.snapshot(at_outage).events[0]
     assert latest_then.kind == "outage" and "oracle outage" in latest_then.text
     assert first.liquidation_count <= last.liquidation_count
-    assert last.liquidation_count == int((result.events["kind"] == "liquidate").sum())
+    assert last.liquidation_count == int((result_events["kind"] == "liquidate").sum())
 
 
 def test_the_page_steps_like_mesa_examples() -> None:
@@ -237,3 +237,25 @@ def test_perpsim_viz_checks_its_input_before_serving(
     assert cli.main(["viz", "baseline"]) == 2
     err = capsys.readouterr().err
     assert "pip install -e '.[viz]'" in err and "Traceback" not in err
+
+
+def test_the_events_table_keeps_the_latest_outage_among_many_liquidations() -> None:
+    from perpsim.dashboard.snapshot import EventRow, latest
+
+    outage = EventRow(100, "outage", "keeper outage, 30 min")
+    cascade = [EventRow(200 + i, "liquidation", f"trader-{i}") for i in range(30)]
+    table = latest([outage, *cascade], n=12)
+    assert len(table) == 12 and table[-1] == outage
+    assert [r.time for r in table] == sorted((r.time for r in table), reverse=True)
+    assert latest(cascade, n=12) == tuple(reversed(cascade[-12:]))
+
+
+def test_rejected_values_stay_in_their_inputs() -> None:
+    first = DashboardRun(**initial_params("black_thursday"))
+    bad = _reset(first, maintenance_margin_rate="0.2", seed="11")
+    assert bad.error is not None
+    shown = bad.form_values()
+    assert shown["maintenance_margin_rate"] == "0.2" and shown["seed"] == "11"
+    assert shown["insurance_fund"] == first.form_values()["insurance_fund"] == "30000"
+    unknown = DashboardRun(scenario_file="baseline", venue_kind="no_such_kind")
+    assert unknown.error is not None and "no_such_kind" in unknown.error

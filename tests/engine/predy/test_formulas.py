@@ -119,6 +119,9 @@ def test_slippage_tolerance_grows_with_the_move() -> None:
     assert fx.slippage_tolerance(1025.0, 1000.0, 0.0034, 0.0052, 0.05) == approx(0.0043)
     assert fx.slippage_tolerance(1000.0, 1000.0, 0.0034, 0.0052, 0.05) == approx(0.0034)
     assert fx.slippage_tolerance(900.0, 1000.0, 0.0034, 0.0052, 0.05) == approx(0.0052)
+    # Whole basis points, as the contracts count: a 2.04% move (1000 after a hedge at 980)
+    # with the contracts' 0.4%–0.8% over 2.5% adds floor(40 × 2.04 / 2.5) = 32 bp, not 32.65.
+    assert fx.slippage_tolerance(1000.0, 980.0, 0.004, 0.008, 0.025) == approx(0.0072)
 
 
 def test_margin_change_and_signed_margins() -> None:

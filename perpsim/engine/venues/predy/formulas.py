@@ -284,9 +284,17 @@ def slippage_tolerance(
     max_slippage: float,
     rate_of_return_threshold: float,
 ) -> float:
-    """min + (max − min) × |S / S_last_hedge − 1| / threshold, clamped to [min, max]."""
+    """min + (max − min) × |S / S_last_hedge − 1| / threshold, clamped to [min, max].
+
+    The growth is counted in whole basis points (floored), as the contracts count it: 0.34% +
+    0.18% × 2.04% / 5% is 0.34% + 0.07%, not 0.34% + 0.0734%.
+    """
     move = abs((spot - last_hedge_spot) / last_hedge_spot)
-    s = min_slippage + (max_slippage - min_slippage) * move / rate_of_return_threshold
+    # 1e-9 absorbs the binary error of a growth that is a whole number of basis points.
+    growth_bp = math.floor(
+        (max_slippage - min_slippage) * 1e4 * move / rate_of_return_threshold + 1e-9
+    )
+    s = min_slippage + growth_bp * 1e-4
     return min(max(s, min_slippage), max_slippage)
 
 

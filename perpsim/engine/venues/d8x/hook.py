@@ -1,8 +1,9 @@
 """What runs around every action of the D8X pool: seed 000, as data.
 
 The seed ("Rebalance Logic") is the order of what runs before and after each kind of action;
-here it is one table, :data:`HOOKS`, read by :meth:`D8XPool._run` and nothing else, so the
-order is visible in one place and a test can observe it (:attr:`D8XPool.hook_listener`).
+here it is one table, :data:`HOOKS`, which the pool's runners (``D8XPool._run``,
+``D8XPool._run_trade_like``) walk step by step and which nothing else orders, so the order is
+visible in one place and a test can observe it (``D8XPool.hook_listener``).
 
 - Before every trade, liquidation, trader deposit or withdrawal and LP deposit or withdrawal
   (seed step 1, ``updateFundingAndPricesBefore``): accrue funding, update the oracle, and

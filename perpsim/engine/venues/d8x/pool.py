@@ -411,7 +411,7 @@ class D8XPool(EventEmitter):
         elif step is Step.UPDATE_AMM_FUND_TARGET:
             self._update_amm_fund_target(txn)
         elif step is Step.DISTRIBUTE_FEES:
-            pass  # the action's own fees are booked by the body through _distribute_fees
+            pass  # a trade-like action books its own fees here (its callback in _run_trade_like)
         elif step is Step.REBALANCE:
             self._rebalance(txn)
         elif step is Step.UPDATE_FUNDING_RATE:

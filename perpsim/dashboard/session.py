@@ -115,10 +115,26 @@ def governance_inputs(kind: str) -> list[str]:
     ]
 
 
-def fund_inputs(kind: str) -> list[str]:
-    """The venue section's numeric fund balances of ``kind`` (``insurance_fund``, ...)."""
+def fund_inputs(kind: str) -> list[tuple[str, ...]]:
+    """The fund balances of ``kind``'s venue section: fields named ``*_fund``, at its top level
+    (MCDEX v1's ``insurance_fund``) or one section down (D8X's ``pool.default_fund``)."""
+    found: list[tuple[str, ...]] = []
     model = venue_spec(kind).config_model
-    return [name for name in model.model_fields if name.endswith("_fund")]
+    for name, info in model.model_fields.items():
+        if name.endswith("_fund"):
+            found.append((name,))
+        inner = getattr(info.annotation, "model_fields", None)
+        if isinstance(inner, dict):
+            found += [(name, sub) for sub in inner if sub.endswith("_fund")]
+    return found
+
+
+def _default_at(model: Any, path: Sequence[str]) -> Any:
+    """The schema default of a venue field path (None when the field is required)."""
+    info = model.model_fields[path[0]]
+    if len(path) > 1:
+        return _default_at(info.annotation, path[1:])
+    return None if info.is_required() else info.get_default(call_default_factory=True)
 
 
 def _text(value: Any) -> str:
@@ -144,14 +160,16 @@ def form_fields(kind: str, resolved: Mapping[str, Any] | None) -> list[FormField
     ]
     venue = (resolved or {}).get("venue") or {}
     spec = venue_spec(kind)
-    for name in fund_inputs(kind):
-        value = venue.get(name)
+    for path in fund_inputs(kind):
+        value: Any = venue if str(venue.get("kind")) == kind else {}
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
         if value is None:
-            info = spec.config_model.model_fields[name]
-            value = None if info.is_required() else info.get_default(call_default_factory=True)
-        fields.append(
-            FormField(name, name.replace("_", " ") + " (USD)", _text(value), f"venue.{name}")
-        )
+            value = _default_at(spec.config_model, path)
+        name = "_".join(path)
+        label = path[-1].replace("_", " ")
+        text = "" if value is None else _text(value)
+        fields.append(FormField(name, label, text, "venue." + ".".join(path)))
     for key in governance_inputs(kind):
         if resolved is not None and str(venue.get("kind")) == kind:
             value = governance_value(resolved, key)

@@ -304,6 +304,7 @@ class PredyMarket(EventEmitter):
         self.emit_event("set_governance", self.now, {"key": key, "value": value})
 
     def _require(self, op: str, *allowed: Status) -> None:
+        """Raise WrongStatusError unless the market is in one of ``allowed``."""
         if self.status not in allowed:
             names = " or ".join(s.value for s in allowed)
             raise WrongStatusError(f"{op} requires {names}; the pool is {self.status.value}")

@@ -47,7 +47,7 @@ from perpsim.engine.venues.predy import formulas as fx
 from perpsim.engine.venues.predy.config import PredyParams
 from perpsim.engine.venues.predy.formulas import FUTURE, PRODUCTS, SQUARED
 from perpsim.engine.venues.predy.pool import POOL, HedgeResult, PredyMarket, VaultRow
-from perpsim.errors import EngineError, InvalidOperationError
+from perpsim.errors import EngineError, InsufficientBalanceError, InvalidOperationError
 
 __all__ = ["PREDY_COLUMNS", "PredyVenue"]
 
@@ -233,10 +233,8 @@ class PredyVenue:
         return sign * floor_to_lot(lo, lot) if lo >= lot else 0.0
 
     def add_liquidity(self, account: str, collateral: float) -> float:
-        """Deposit USDC from the account's vault into the pool; the LP tokens minted."""
-        if not self.market.initialized:
-            variance = 0.0016
-            return self.market.initialize(account, collateral, variance, from_vault=True)
+        """Deposit USDC from the account's vault into the pool; the LP tokens minted (the pool
+        must have been initialised, with its variance, by its first LP)."""
         return self.market.add_liquidity(account, collateral, from_vault=True)
 
     def remove_liquidity(self, account: str, shares: float) -> float:
@@ -249,9 +247,8 @@ class PredyVenue:
         m = self.market
         held = m.shares.get(account, 0.0)
         if held <= 0.0 or sh > held * (1.0 + 1e-12):
-            raise InvalidOperationError(f"{account} holds {held:.10g} LP tokens, not {sh:.10g}")
-        if m.status is not Status.NORMAL:
-            m.remove_liquidity(account, 1.0, to_vault=True)  # raises the status error
+            raise InsufficientBalanceError(f"{account} holds {held:.10g} LP tokens, not {sh:.10g}")
+        m._require("remove_liquidity", Status.NORMAL)
         amount = sh * m.lp_token_price(0.0)
         for _ in range(8):
             price = m.lp_token_price(-amount)

@@ -185,7 +185,8 @@ class DashboardRun(mesa.Model):  # type: ignore[misc]
     Keyword args (every one a text, as the page's inputs give them):
         scenario_file: A shipped scenario's name or a scenario file.
         venue_kind: The venue kind to run (another kind than the file's replaces its
-            ``venue:`` section by that kind's defaults: ``--set 'venue={kind: …}'``).
+            ``venue:`` section by that kind's defaults: ``--set 'venue={kind: …}'``). When the
+            scenario changed and the kind did not, the new scenario's own kind.
         step_size: A key of :data:`STEP_SIZES`.
         form: ``{"scenario_file", "venue_kind", "values"}``: what the inputs showed when the form
             was built. Only values the user changed become overrides, and none when the scenario
@@ -272,6 +273,10 @@ class DashboardRun(mesa.Model):  # type: ignore[misc]
         base = list(self.cli_overrides) if self.scenario_file == self.cli_file else []
         own_kind = str(load_scenario(path, base).venue.kind)
         kind = venue_kind or own_kind
+        if form.get("scenario_file") not in (None, self.scenario_file) and (
+            venue_kind == form.get("venue_kind")
+        ):
+            kind = own_kind  # another scenario, kind untouched: the scenario's own kind
         self.venue_kind = kind
         try:
             venue_spec(kind)

@@ -101,6 +101,21 @@ def test_another_scenario_starts_from_its_own_values() -> None:
     assert other.config is not None and other.config.name == "baseline"
 
 
+def test_another_scenario_brings_its_own_kind_unless_the_kind_was_changed(
+    test_venue: str, tmp_path: Path
+) -> None:
+    first = DashboardRun(**initial_params("baseline"))
+    assert first.venue_kind == "mcdex_v1"
+    path = tmp_path / "other_kind.yaml"
+    path.write_text(f"extends: baseline\nvenue: {{kind: {test_venue}}}\n")
+    same = _reset(first, scenario_file=str(path))
+    assert same.venue_kind == test_venue and not any("venue=" in o for o in same.overrides)
+    third = next((k for k in venue_kinds() if k not in ("mcdex_v1", test_venue)), None)
+    if third is not None:
+        both = _reset(first, scenario_file=str(path), venue_kind=third)
+        assert both.venue_kind == third and f"venue={{kind: {third}}}" in both.overrides
+
+
 def test_cli_overrides_apply_to_the_command_lines_scenario() -> None:
     item = "venue.governance.maintenance_margin_rate=0.06"
     run = DashboardRun(**initial_params("black_thursday", [item]))

@@ -201,7 +201,11 @@ class PredyVenue:
 
     def size_for_price(self, target: float) -> float:
         """The trade after which this product's fair price is ``target`` (bisection on the
-        pool's own post-trade funding rate; 0 if no trade within the vault limit gets there).
+        pool's own post-trade funding rate).
+
+        A Predy price stays near its index (the funding premium is at most a few tenths of a
+        percent), so a target beyond what a vault may trade is answered with the largest trade
+        toward it (``max_position_per_vault``, or less when the pool cannot lock the margin).
         """
         t = check_positive(target, "target price")
         fair = self.fair_price()
@@ -220,7 +224,7 @@ class PredyVenue:
         lo, hi = 0.0, float(self.params.max_position_per_vault)
         top = after(hi)
         if top is not None and (top - t) * sign < 0.0:
-            return 0.0
+            return sign * floor_to_lot(hi, lot)
         for _ in range(60):
             mid = 0.5 * (lo + hi)
             got = after(mid)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from perpsim.agents import REGISTRY
 from support import REPO
 
-from perpsim.agents import REGISTRY
 from perpsim.run import run_scenario
 from perpsim.scenario import load_scenario
 

@@ -36,6 +36,8 @@ GOVERNANCE_MEANING: Final[dict[str, str]] = {
     "lot_size": "position sizes are multiples of this (contracts)",
     "trading_lot_size": "trade sizes are multiples of this (contracts)",
     "social_loss_side": "who pays a loss the fund cannot cover",
+    "cash_balance_rule": "whether cash may go negative while the margin holds",
+    "settlement_funding": "where global settlement freezes funding",
     "pool_fee_rate": "AMM fee on traded value, paid to LPs",
     "pool_dev_fee_rate": "AMM fee on traded value, paid to the dev account",
     "ema_alpha": "per-second weight of the premium EMA",

@@ -142,6 +142,26 @@ class AccountStore:
         self.index[name] = row
         return row
 
+    def truncate(self, n: int) -> None:
+        """Drop the accounts added after the first ``n`` (undoing a rejected first touch).
+
+        Raises:
+            ValueError: ``n`` is negative or more than the accounts there are.
+        """
+        if not 0 <= n <= self._n:
+            raise ValueError(f"cannot truncate {self._n} accounts to {n}")
+        if n == self._n:
+            return
+        for name in self.names[n:]:
+            del self.index[name]
+        del self.names[n:]
+        for arr in (self._cash, self._side, self._size, self._ev, self._esl, self._efl, self._sign):
+            arr[n : self._n] = 0
+        self._long[n : self._n] = False
+        # No version bump: flat empty rows contribute nothing to any value derived from the
+        # rows, so whatever a reader cached while they existed is still right.
+        self._n = n
+
     def row(self, account: str | int) -> int:
         """Return the row of an account given by name or row number.
 

@@ -259,6 +259,8 @@ def perp_governances(draw: st.DrawFn, *, fees: bool = True) -> PerpetualGovernan
         lot_size=lot,
         trading_lot_size=trading_lot,
         social_loss_side=draw(st.sampled_from(["opposite", "same"])),
+        cash_balance_rule=draw(st.sampled_from(["margin", "non_negative"])),
+        settlement_funding=draw(st.sampled_from(["last_update", "accrue"])),
     )
 
 
@@ -487,7 +489,10 @@ class _EngineMachine(RuleBasedStateMachine):
             assert close(signed_position(p, maker), m0 - sign * amount, 1e-9, amount)
             for name in (taker, maker):
                 assert p.view(name).is_safe, name
-                assert p.state(name).cash_balance >= 0.0
+                # The contract checks margin, not cash; the strict rule also keeps cash >= 0.
+                st_ = p.state(name)
+                if p.governance.cash_balance_rule == "non_negative" or st_.position_size == 0:
+                    assert st_.cash_balance >= 0.0
         else:
             assert isinstance(res, (UnsafeError, InsufficientBalanceError)), res
 
@@ -652,8 +657,8 @@ class _EngineMachine(RuleBasedStateMachine):
         ok, res = self.call(self.perp.decrease_cash_balance, name, amount)
         if self.status is not E:
             assert not ok and isinstance(res, WrongStatusError)
-        elif amount <= cash:
-            assert ok, res
+        elif amount <= cash or self.perp.governance.cash_balance_rule == "margin":
+            assert ok, res  # the contract's decreaseCashBalance does not check the result
         else:
             assert not ok and isinstance(res, InsufficientBalanceError), res
 
@@ -768,50 +773,49 @@ class _EngineMachine(RuleBasedStateMachine):
             ("view price", ANY_STATUS, BadAmountError, lambda x: p.view("a", x), bad),
             ("scan price", ANY_STATUS, BadAmountError, p.unsafe_accounts, bad),
             (
-                "unknown withdraw",
+                "unknown row",
                 (N,),
                 UnknownAccountError,
                 lambda x: p.withdraw(x, 1.0),
-                ["ghost", 10_000, -1],
+                [10_000, -1],
+            ),
+            # A name never touched is an empty account: the contract's own reasons apply.
+            (
+                "empty withdraw",
+                (N,),
+                # Nothing to withdraw; before a pool exists, no mark price to check it at.
+                (InsufficientBalanceError, InvalidOperationError),
+                lambda x: p.withdraw(x, 1.0),
+                ["ghost"],
             ),
             (
-                "unknown taker",
+                "empty taker",
                 (N,),
-                UnknownAccountError,
+                (UnsafeError, InvalidOperationError),  # no margin; or no mark price yet
                 lambda x: p.trade(x, "a", "buy", price, tl),
                 ["ghost"],
             ),
             (
-                "unknown maker",
+                "empty maker",
                 (N,),
-                UnknownAccountError,
+                (UnsafeError, InvalidOperationError),  # no margin; or no mark price yet
                 lambda x: p.trade("a", x, "sell", price, tl),
                 ["ghost"],
             ),
             (
-                "unknown victim",
+                "empty victim",
                 (N, E),
-                UnknownAccountError,
+                InvalidOperationError,
                 lambda x: p.liquidate("keeper", x, lot),
                 ["ghost"],
             ),
             (
-                "unknown liquidator",
+                "empty liquidator",
                 (N, E),
-                UnknownAccountError,
+                (UnsafeError, InvalidOperationError, BadAmountError),
                 lambda x: p.liquidate(x, "a", lot),
                 ["ghost"],
             ),
-            ("unknown remargin", (N,), UnknownAccountError, p.remargin, ["ghost"]),
-            ("unknown settle", (S,), UnknownAccountError, p.settle, ["ghost"]),
-            (
-                "unknown admin",
-                (E,),
-                UnknownAccountError,
-                lambda x: p.increase_cash_balance(x, 1.0),
-                ["ghost"],
-            ),
-            ("unknown view", ANY_STATUS, UnknownAccountError, p.view, ["ghost"]),
             (
                 "self trade",
                 (N,),
@@ -1355,14 +1359,6 @@ class VenueMachine(_EngineMachine):
                 ["pool", "dev"],
             ),
             (
-                "unknown AMM trader",
-                live_only,
-                UnknownAccountError,
-                lambda x: pool.sell(x, tl),
-                ["ghost"],
-            ),
-            ("unknown keeper", live_only, UnknownAccountError, pool.update_index, ["ghost"]),
-            (
                 "pool via two-party trade",
                 (N,),
                 InvalidOperationError,
@@ -1904,7 +1900,8 @@ LOT_CASES: list[tuple[str, str, Callable[[World], Any], str]] = [
     ("trade", "perp", lambda w: w.perp.trade("a", "c", "buy", 100.0, 0.3), r"trade amount 0\.3"),
     ("buy", "amm", lambda w: _pool(w).buy("c", 0.3), r"buy amount 0\.3"),
     ("sell", "amm", lambda w: _pool(w).sell("c", 0.3), r"sell amount 0\.3"),
-    ("create-pool", "amm_fresh", lambda w: _pool(w).create_pool("lp", 0.3), r"pool amount 0\.3"),
+    # The contract checks lot_size (0.1) here, not the trading lot (0.2).
+    ("create-pool", "amm_fresh", lambda w: _pool(w).create_pool("lp", 0.05), r"pool amount 0\.05"),
     ("add-liquidity", "amm", lambda w: _pool(w).add_liquidity("c", 0.05), r"liquidity amount"),
     (
         "liquidate",
@@ -2039,31 +2036,89 @@ def test_create_pool_in_emergency_is_rejected() -> None:
 
 # --- unknown accounts --------------------------------------------------------------------------
 
-UNKNOWN_CASES: list[tuple[str, str, Callable[[World], Any]]] = [
-    ("withdraw", "perp", lambda w: w.perp.withdraw("ghost", 1.0)),
-    ("remargin", "perp", lambda w: w.perp.remargin("ghost")),
-    ("trade-taker", "perp", lambda w: w.perp.trade("ghost", "c", "buy", 100.0, 1.0)),
-    ("trade-maker", "perp", lambda w: w.perp.trade("c", "ghost", "buy", 100.0, 1.0)),
-    ("liquidate-victim", "perp", lambda w: w.perp.liquidate("c", "ghost", 1.0)),
-    ("liquidate-liquidator", "perp", lambda w: w.perp.liquidate("ghost", "a", 1.0)),
-    ("view", "perp", lambda w: w.perp.view("ghost")),
-    ("settle", "perp_settled", lambda w: w.perp.settle("ghost")),
-    ("increase-cash", "perp_emergency", lambda w: w.perp.increase_cash_balance("ghost", 1.0)),
-    ("decrease-cash", "perp_emergency", lambda w: w.perp.decrease_cash_balance("ghost", 1.0)),
-    ("buy", "amm", lambda w: _pool(w).buy("ghost", 1.0)),
-    ("sell", "amm", lambda w: _pool(w).sell("ghost", 1.0)),
-    ("add-liquidity", "amm", lambda w: _pool(w).add_liquidity("ghost", 1.0)),
-    ("remove-liquidity", "amm", lambda w: _pool(w).remove_liquidity("ghost", 1.0)),
-    ("update-index", "amm", lambda w: _pool(w).update_index("ghost")),
-    ("create-pool", "amm_fresh", lambda w: _pool(w).create_pool("ghost", 10.0)),
+#: A name never touched is the contract's empty account (cash 0, flat): an operation on it
+#: gets the contract's own answer, not "unknown account". Rejected ones leave no account behind.
+FIRST_TOUCH_REJECTED: list[tuple[str, str, type[EngineError], Callable[[World], Any]]] = [
+    ("withdraw", "perp", InsufficientBalanceError, lambda w: w.perp.withdraw("ghost", 1.0)),
+    ("trade-taker", "perp", UnsafeError, lambda w: w.perp.trade("ghost", "c", "buy", 100.0, 1.0)),
+    ("trade-maker", "perp", UnsafeError, lambda w: w.perp.trade("c", "ghost", "buy", 100.0, 1.0)),
+    (
+        "liquidate-victim",
+        "perp",
+        InvalidOperationError,
+        lambda w: w.perp.liquidate("c", "ghost", 1.0),
+    ),
+    ("buy", "amm", UnsafeError, lambda w: _pool(w).buy("ghost", 1.0)),
+    ("sell", "amm", UnsafeError, lambda w: _pool(w).sell("ghost", 1.0)),
+    ("add-liquidity", "amm", UnsafeError, lambda w: _pool(w).add_liquidity("ghost", 1.0)),
+    (
+        "remove-liquidity",
+        "amm",
+        InsufficientBalanceError,
+        lambda w: _pool(w).remove_liquidity("ghost", 1.0),
+    ),
+    ("create-pool", "amm_fresh", UnsafeError, lambda w: _pool(w).create_pool("ghost", 10.0)),
 ]
 
 
-@pytest.mark.parametrize(("world", "call"), [pytest.param(w, c, id=i) for i, w, c in UNKNOWN_CASES])
-def test_unknown_account_is_rejected(world: str, call: Callable[[World], Any]) -> None:
+@pytest.mark.parametrize(
+    ("world", "error", "call"),
+    [pytest.param(w, e, c, id=i) for i, w, e, c in FIRST_TOUCH_REJECTED],
+)
+def test_a_first_touch_is_an_empty_account_and_a_rejection_leaves_none(
+    world: str, error: type[EngineError], call: Callable[[World], Any]
+) -> None:
     w = WORLDS[world]()
-    expect_rejected(w.perp, UnknownAccountError, call, w, match=r"unknown account 'ghost'")
+    res = expect_rejected(w.perp, error, call, w)
+    assert not isinstance(res, UnknownAccountError)
     assert "ghost" not in w.perp.accounts
+
+
+def test_a_liquidator_with_no_account_is_refused_for_its_margin() -> None:
+    w = perp_world()
+    w.src.set_mark_price(80.0)  # type: ignore[union-attr]
+    expect_rejected(w.perp, UnsafeError, w.perp.liquidate, "ghost", "a", 1.0, match="ghost")
+    assert "ghost" not in w.perp.accounts
+
+
+def test_an_untouched_name_views_as_an_empty_account() -> None:
+    w = perp_world()
+    view = w.perp.view("ghost")
+    assert (view.cash_balance, view.position_side, view.position_size) == (0.0, "flat", 0.0)
+    assert view.margin_balance == 0.0 and view.is_safe and view.is_im_safe
+    assert not view.is_bankrupt and view.liquidation_amount == 0.0
+    assert "ghost" not in w.perp.accounts
+
+
+def test_first_touch_creates_the_account_when_the_operation_is_accepted() -> None:
+    w = perp_world()
+    w.perp.remargin("ghost")  # a flat empty account is safe: the contract accepts it
+    assert w.perp.state("ghost").cash_balance == 0.0 and "ghost" in w.perp.accounts
+    w = perp_world(E)
+    w.perp.increase_cash_balance("ghost", 5.0)
+    assert w.perp.view("ghost").cash_balance == 5.0
+    w = perp_world(S)
+    assert w.perp.settle("ghost") == 0.0
+    assert w.perp.check_invariants() == []
+
+
+def test_a_keeper_with_no_deposit_updates_the_index_and_receives_the_prize() -> None:
+    """Seed 004: anyone may call update_index; the contract pays the prize to any address."""
+    w = amm_world(prize=1.5)
+    pool = _pool(w)
+    w.perp.deposit("dev", 10.0)
+    dev_before = w.perp.view("dev").cash_balance
+    w.perp.set_time(w.perp.now + 60)
+    set_index(pool, 101.0, w.perp.now)
+    assert "keeper" not in w.perp.accounts
+    assert pool.update_index("keeper") == 1.5
+    assert w.perp.view("keeper").cash_balance == 1.5
+    assert w.perp.view("dev").cash_balance == dev_before - 1.5
+    # Nothing new: no prize, and the account stays as it is.
+    w.perp.set_time(w.perp.now + 60)
+    assert pool.update_index("keeper") == 0.0
+    assert w.perp.view("keeper").cash_balance == 1.5
+    assert w.perp.check_invariants() == []
 
 
 def test_unknown_account_by_row_number_is_rejected() -> None:
@@ -2225,13 +2280,6 @@ INVALID_CASES: list[tuple[str, str, type[EngineError], Callable[[World], Any], s
         InsufficientBalanceError,
         lambda w: w.perp.withdraw("a", 150.0),
         "withdrawable balance",
-    ),
-    (
-        "decrease-below-zero",
-        "perp_emergency",
-        InsufficientBalanceError,
-        lambda w: w.perp.decrease_cash_balance("a", 1e6),
-        "cannot decrease",
     ),
     (
         "transfer-too-many-shares",

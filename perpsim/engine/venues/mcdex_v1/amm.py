@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from perpsim.engine.core.accounts import AccountState, Side
+from perpsim.engine.core.accounts import AccountState, AccountStore, Side
 from perpsim.engine.core.index import IndexOracle, SettableOracle
 from perpsim.engine.core.numbers import (
     check_finite,
@@ -27,7 +27,7 @@ from perpsim.engine.core.numbers import (
 from perpsim.engine.core.status import Status
 from perpsim.engine.venues.mcdex_v1.funding import accumulated_funding, funding_rate
 from perpsim.engine.venues.mcdex_v1.governance import FUNDING_PERIOD_SECONDS, AMMGovernance
-from perpsim.engine.venues.mcdex_v1.perpetual import Perpetual, apply_trade
+from perpsim.engine.venues.mcdex_v1.perpetual import Perpetual, apply_trade, first_touch
 from perpsim.errors import (
     BadAmountError,
     DeadlineError,
@@ -212,6 +212,25 @@ class AMMPool:
         """``AccumulatedFundingPerContract`` as of now."""
         return self._current_prices_state().accumulated_funding_per_contract
 
+    def stored_accumulated_funding_per_contract(self) -> float:
+        """``AccumulatedFundingPerContract`` as the last ``Funding()`` stored it."""
+        return self._fs.accumulated_funding_per_contract
+
+    def freeze_funding(self, value: float) -> None:
+        """Store ``value`` as the accumulated funding per contract (called by the perpetual's
+        EMERGENCY setter, which checks the status)."""
+        self._fs = self._fs._replace(accumulated_funding_per_contract=value)
+
+    def premium(self) -> float:
+        """The contract's ``currentPremium``: fair price − last index after funding to now."""
+        if not self.created:
+            raise InvalidOperationError("the pool has not been created: there is no premium yet")
+        fs = self.current_funding_state()
+        fair = self._fair(self.pool_state(), fs.accumulated_funding_per_contract)
+        if fair is None:
+            raise InvalidOperationError("the pool holds no position: there is no premium")
+        return fair - fs.last_index_price
+
     def premium_rate(self) -> float:
         """``PremiumRate`` = (mark − last index) / last index."""
         fs = self._current_prices_state()
@@ -301,14 +320,21 @@ class AMMPool:
         if self.dead:
             raise InvalidOperationError(f"{op}: the pool was drained to size 0 and is dead")
 
+    @property
+    def accounts(self) -> AccountStore:
+        """The perpetual's margin accounts (the pool's is one of them)."""
+        return self.perp.accounts
+
     def _trader_row(self, account: str | int) -> int:
-        row = self.perp.row(account)
+        # Callers are wrapped in first_touch: a name never seen is an empty account.
+        row = self.perp.touch(account)
         if row == self.pool_row:
             raise InvalidOperationError("the pool cannot trade with itself")
         if row == self.perp.dev:
             raise InvalidOperationError("the dev account cannot trade with the pool")
         return row
 
+    @first_touch
     def create_pool(self, account: str | int, amount: float) -> float:
         """``CreatePool``: the creator pays 2 × index × amount and sells ``amount`` to the pool.
 
@@ -323,7 +349,8 @@ class AMMPool:
         if self.created:
             raise InvalidOperationError("the pool has already been created")
         amt = check_positive(amount, "pool amount")
-        check_lot(amt, perp.governance.trading_lot_size, "pool amount")
+        # The contract checks the position grid (lot_size), not the trading lot.
+        check_lot(amt, perp.governance.lot_size, "pool amount")
         row = self._trader_row(account)
         pool0 = perp.accounts.read(self.pool_row)
         if pool0.position_size != 0.0 or pool0.cash_balance != 0.0:
@@ -373,6 +400,7 @@ class AMMPool:
         if self.perp.now >= d:
             raise DeadlineError(f"deadline {d} has passed (now {self.perp.now})")
 
+    @first_touch
     def trade(
         self,
         account: str | int,
@@ -492,6 +520,7 @@ class AMMPool:
         """
         return self.trade(account, Side.SHORT, amount, limit_price, deadline)[0]
 
+    @first_touch
     def add_liquidity(self, account: str | int, amount: float) -> float:
         """``AddLiquidity``: pay 2 × fair × amount, sell ``amount`` to the pool, get shares.
 
@@ -552,6 +581,7 @@ class AMMPool:
         )
         return shares
 
+    @first_touch
     def remove_liquidity(self, account: str | int, shares: float) -> float:
         """``RemoveLiquidity``: burn shares, receive 2 × fair × amount, buy ``amount`` back.
 
@@ -647,6 +677,7 @@ class AMMPool:
         self.share_balances[receiver] = self.share_balances.get(receiver, 0.0) + sh
         self.perp.emit("transfer_shares", account=sender, counterparty=receiver, shares=sh)
 
+    @first_touch
     def update_index(self, caller: str | int) -> float:
         """``UpdateIndex``: run funding with the oracle's index; pay the prize if it changed.
 

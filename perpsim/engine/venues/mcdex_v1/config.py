@@ -28,9 +28,9 @@ from perpsim.engine.core.config import (
     unknown_name_message,
 )
 from perpsim.engine.venues.mcdex_v1.governance import (
+    CHOICE_KEYS,
     GOVERNANCE_KEYS,
     PERPETUAL_GOVERNANCE_KEYS,
-    SOCIAL_LOSS_SIDES,
     AMMGovernance,
     PerpetualGovernance,
     split_governance,
@@ -91,11 +91,11 @@ def _validate_governance(value: Any) -> Any:
                     allowed=", ".join(GOVERNANCE_KEYS),
                 )
             )
-        elif key == "social_loss_side":
-            if item not in SOCIAL_LOSS_SIDES:
+        elif key in CHOICE_KEYS:
+            if item not in CHOICE_KEYS[key]:
                 problems.append(
                     Problem(
-                        (key,), "must be a side", got=item, allowed=", ".join(SOCIAL_LOSS_SIDES)
+                        (key,), "not an allowed name", got=item, allowed=", ".join(CHOICE_KEYS[key])
                     )
                 )
             else:

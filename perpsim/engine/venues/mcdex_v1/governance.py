@@ -15,6 +15,17 @@ from perpsim.errors import GovernanceError
 
 SocialLossSide = Literal["opposite", "same"]
 SOCIAL_LOSS_SIDES: tuple[str, ...] = ("opposite", "same")
+CashBalanceRule = Literal["margin", "non_negative"]
+CASH_BALANCE_RULES: tuple[str, ...] = ("margin", "non_negative")
+SettlementFunding = Literal["last_update", "accrue"]
+SETTLEMENT_FUNDING: tuple[str, ...] = ("last_update", "accrue")
+
+#: Perpetual governance options that take one of a few names rather than a number.
+CHOICE_KEYS: dict[str, tuple[str, ...]] = {
+    "social_loss_side": SOCIAL_LOSS_SIDES,
+    "cash_balance_rule": CASH_BALANCE_RULES,
+    "settlement_funding": SETTLEMENT_FUNDING,
+}
 
 #: The funding period of seed 004: a funding rate is an 8-hour rate.
 FUNDING_PERIOD_SECONDS = 28_800
@@ -47,6 +58,13 @@ class PerpetualGovernance:
         trading_lot_size: ``GovTradingLotSize``; the unit of trades, a multiple of ``lot_size``.
         social_loss_side: ``"opposite"`` (default, the deployed rule: a liquidated long's loss is
             paid by shorts) or ``"same"`` (the spring-2020 rule: the liquidated side pays).
+        cash_balance_rule: ``"margin"`` (default, the deployed contracts: an operation may leave
+            cash negative as long as the margin checks hold) or ``"non_negative"`` (stricter:
+            a trade, liquidity operation, liquidation or admin decrease that would leave an
+            account's cash below zero is refused).
+        settlement_funding: ``"last_update"`` (default, the deployed contracts: global settlement
+            freezes the accumulated funding where the last funding update left it) or
+            ``"accrue"`` (funding is first brought up to the settlement time, then frozen).
     """
 
     initial_margin_rate: float = 0.10
@@ -58,10 +76,12 @@ class PerpetualGovernance:
     lot_size: float = 1e-18
     trading_lot_size: float = 1e-18
     social_loss_side: SocialLossSide = "opposite"
+    cash_balance_rule: CashBalanceRule = "margin"
+    settlement_funding: SettlementFunding = "last_update"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if f.name != "social_loss_side":
+            if f.name not in CHOICE_KEYS:
                 object.__setattr__(self, f.name, _finite(f.name, getattr(self, f.name)))
         im, mm = self.initial_margin_rate, self.maintenance_margin_rate
         if not 0 < mm < im < 1:
@@ -93,11 +113,11 @@ class PerpetualGovernance:
                 "trading_lot_size must be a positive integer multiple of lot_size, got"
                 f" trading_lot_size={self.trading_lot_size}, lot_size={self.lot_size}"
             )
-        if self.social_loss_side not in SOCIAL_LOSS_SIDES:
-            raise GovernanceError(
-                f"social_loss_side must be one of {SOCIAL_LOSS_SIDES},"
-                f" got {self.social_loss_side!r}"
-            )
+        for name, choices in CHOICE_KEYS.items():
+            if getattr(self, name) not in choices:
+                raise GovernanceError(
+                    f"{name} must be one of {choices}, got {getattr(self, name)!r}"
+                )
 
     def with_changes(self, **changes: Any) -> PerpetualGovernance:
         """Return a validated copy with ``changes`` applied (unknown keys are rejected)."""

@@ -11,9 +11,11 @@ and exact to the formulas); scans over all accounts are vectorised numpy express
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import numpy as np
 
@@ -39,6 +41,7 @@ from perpsim.engine.core.numbers import (
     check_positive,
     check_price,
     check_time,
+    floor_to_lot,
 )
 from perpsim.engine.core.status import Status
 from perpsim.engine.venue import AccountView, LiquidationResult
@@ -58,6 +61,32 @@ _FULL_CLOSE_RTOL = 1e-12
 
 DEV_ACCOUNT = "dev"
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def first_touch(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Let an operation create the accounts it names, and drop them again if it is rejected.
+
+    The contracts give every address an (empty) account, so an operation on a name never seen
+    before acts on a flat account with cash 0. The row is created on first touch; when the
+    operation raises, the rows it created are removed, so a rejected call leaves nothing behind.
+    The decorated method's owner has an ``accounts`` store.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        accounts: AccountStore = args[0].accounts  # type: ignore[attr-defined]
+        n = len(accounts)
+        try:
+            return fn(*args, **kwargs)
+        except BaseException:
+            if len(accounts) != n:
+                accounts.truncate(n)
+            raise
+
+    return wrapper
+
 
 class PriceSource(Protocol):
     """Where the perpetual's mark price and accumulated funding come from."""
@@ -70,6 +99,12 @@ class PriceSource(Protocol):
 
     def accumulated_funding_per_contract(self) -> float:
         """The current ``AccumulatedFundingPerContract``."""
+
+    def stored_accumulated_funding_per_contract(self) -> float:
+        """``AccumulatedFundingPerContract`` as the last funding update stored it."""
+
+    def freeze_funding(self, value: float) -> None:
+        """Store ``value`` as the accumulated funding (the admin's EMERGENCY setter)."""
 
 
 class ExternalPriceSource:
@@ -98,6 +133,14 @@ class ExternalPriceSource:
     def accumulated_funding_per_contract(self) -> float:
         """The accumulated funding per contract last set."""
         return self._acc
+
+    def stored_accumulated_funding_per_contract(self) -> float:
+        """The accumulated funding per contract last set (nothing accrues on its own)."""
+        return self._acc
+
+    def freeze_funding(self, value: float) -> None:
+        """Set the accumulated funding per contract."""
+        self.set_accumulated_funding(value)
 
     def set_mark_price(self, price: float) -> None:
         """Set the mark price (finite, > 0)."""
@@ -276,6 +319,8 @@ class Perpetual(EventEmitter):
         self.dev = self.accounts.add(DEV_ACCOUNT)
         #: Accounts whose cash belongs to others (the pool): settle() refuses them.
         self._pooled_rows: set[int] = set()
+        #: Accounts whose cash the admin changed (their cash may be below 0 with no position).
+        self._admin_rows: set[int] = set()
 
     # ----------------------------------------------------------------------------------------
     # Prices and small helpers
@@ -311,8 +356,24 @@ class Perpetual(EventEmitter):
         return self.accounts.names[row]
 
     def state(self, account: str | int) -> AccountState:
-        """The stored fields of one account."""
+        """The stored fields of one account (a name never touched is a flat, empty account)."""
+        if isinstance(account, str) and account and account not in self.accounts.index:
+            return FLAT_ACCOUNT
         return self.accounts.read(self.accounts.row(account))
+
+    def touch(self, account: str | int) -> int:
+        """The row of ``account``, creating its empty account on first touch.
+
+        Only operations wrapped in :func:`first_touch` may call this, so that a rejected
+        operation drops the account again.
+
+        Raises:
+            UnknownAccountError: ``account`` is a row number that does not exist, or not a name.
+        """
+        if isinstance(account, str) and account:
+            row = self.accounts.index.get(account)
+            return self.accounts.add(account) if row is None else row
+        return self.accounts.row(account)
 
     def ensure_account(self, name: str) -> int:
         """Return the row of ``name``, creating a flat empty account if needed."""
@@ -351,7 +412,10 @@ class Perpetual(EventEmitter):
         *,
         allow_negative_cash: bool = False,
     ) -> None:
-        """The post-trade checks of the seed: IM-safe if it opened, safe in any case, cash ≥ 0.
+        """The post-trade checks of the seed: IM-safe if it opened, safe in any case.
+
+        Cash may end negative (the contracts check margin, not cash) unless governance's
+        ``cash_balance_rule`` is ``"non_negative"``.
 
         Raises:
             UnsafeError: the margin requirement is not met.
@@ -371,7 +435,11 @@ class Perpetual(EventEmitter):
                 f"{who} would not be safe: margin balance {mb:.10g} < maintenance margin"
                 f" {mm:.10g} at mark price {price:.10g}"
             )
-        if st.cash_balance < 0.0 and not allow_negative_cash:
+        if (
+            st.cash_balance < 0.0
+            and not allow_negative_cash
+            and self.governance.cash_balance_rule == "non_negative"
+        ):
             raise InsufficientBalanceError(
                 f"{who} would end with a negative cash balance {st.cash_balance:.10g}"
             )
@@ -437,6 +505,7 @@ class Perpetual(EventEmitter):
         self.total_deposits += amt
         self.emit("deposit", account=account, amount=amt)
 
+    @first_touch
     def withdraw(self, account: str | int, amount: float) -> None:
         """``Withdraw``: funding, remargin, then move collateral out to the wallet.
 
@@ -445,7 +514,7 @@ class Perpetual(EventEmitter):
         """
         self._require_status(Status.NORMAL, op="withdraw")
         amt = check_positive(amount, "withdraw amount")
-        row = self.row(account)
+        row = self.touch(account)
         if row in self._pooled_rows:
             raise InvalidOperationError("the pool's margin belongs to its LPs: it cannot withdraw")
         # Views already see funding as of now; it is stored only once the call is accepted.
@@ -488,13 +557,14 @@ class Perpetual(EventEmitter):
             st.cash_balance + pnl2, st.position_side, size, price * size, slpc * size, acc * size
         )
 
+    @first_touch
     def remargin(self, account: str | int) -> None:
         """``Remargin``: realise PNL2 into cash and reset the entries to the mark price.
 
         Requires NORMAL and a safe account (so cash cannot end negative).
         """
         self._require_status(Status.NORMAL, op="remargin")
-        row = self.row(account)
+        row = self.touch(account)
         price = self.mark_price
         acc = self.accumulated_funding_per_contract
         st = self.accounts.read(row)
@@ -544,6 +614,7 @@ class Perpetual(EventEmitter):
             fee,
         )
 
+    @first_touch
     def trade(
         self,
         taker: str | int,
@@ -574,7 +645,7 @@ class Perpetual(EventEmitter):
         p = check_price(price, "trade price")
         amt = check_positive(amount, "trade amount")
         check_lot(amt, self.governance.trading_lot_size, "trade amount")
-        t_row, m_row = self.row(taker), self.row(maker)
+        t_row, m_row = self.touch(taker), self.touch(maker)
         if t_row == m_row:
             raise InvalidOperationError("taker and maker must be different accounts")
         if self.dev in (t_row, m_row):
@@ -656,13 +727,23 @@ class Perpetual(EventEmitter):
                 - price * g.initial_margin_rate * size
                 - size * self.social_loss_per_contract_short
             )
-        den = price * (g.liquidation_penalty_rate + g.penalty_fund_rate - g.initial_margin_rate)
-        x = num / den
+        # The contract caps the amount at the position floored to the lot (a position left off
+        # the grid by a lot-size change keeps its remainder).
+        liquidatable = floor_to_lot(size, g.lot_size)
+        rate = g.liquidation_penalty_rate + g.penalty_fund_rate - g.initial_margin_rate
+        if rate == 0.0:
+            # Penalties equal to the initial margin rate: closing any part leaves the available
+            # margin (num) where it is, so only closing everything restores the initial margin.
+            # This is the limit of X as the penalties approach the rate from below; the
+            # contract itself divides by zero here and reverts.
+            return liquidatable if num < 0.0 else 0.0
+        x = num / (price * rate)
         x = min(max(x, 0.0), size)
         if x <= 0.0:
             return 0.0
-        return min(ceil_to_lot(x, g.lot_size), size)
+        return min(ceil_to_lot(x, g.lot_size), liquidatable)
 
+    @first_touch
     def liquidate(
         self, liquidator: str | int, trader: str | int, max_amount: float
     ) -> LiquidationResult:
@@ -678,7 +759,7 @@ class Perpetual(EventEmitter):
         max_amt = check_positive(max_amount, "max liquidation amount")
         g = self.governance
         check_lot(max_amt, g.lot_size, "max liquidation amount")
-        l_row, v_row = self.row(liquidator), self.row(trader)
+        l_row, v_row = self.touch(liquidator), self.touch(trader)
         if l_row == v_row:
             raise InvalidOperationError("an account cannot liquidate itself")
         if self.dev in (l_row, v_row):
@@ -692,9 +773,9 @@ class Perpetual(EventEmitter):
         l_name, v_name = self.name(l_row), self.name(v_row)
         if v0.position_side is Side.FLAT or self._is_safe(v0, price, acc):
             raise InvalidOperationError(f"{v_name} is safe and cannot be liquidated")
-        amount = min(self._liquidation_amount(v0, price, acc), max_amt, v0.position_size)
+        amount = min(self._liquidation_amount(v0, price, acc), max_amt)
         if amount <= 0.0:
-            raise BadAmountError(f"the liquidation amount of {v_name} is 0")
+            raise BadAmountError(f"the liquidation amount of {v_name} is 0 (nothing to liquidate)")
         vside = v0.position_side
         v1, _, _ = apply_trade(v0, vside.opposite, price, amount, sl_l, sl_s, acc)
         penalty_l = price * amount * g.liquidation_penalty_rate
@@ -739,7 +820,7 @@ class Perpetual(EventEmitter):
                 f"liquidator {l_name} would not be {kind} safe: margin balance {lmb:.10g}"
                 f" < {req:.10g} at price {price:.10g}"
             )
-        if l1.cash_balance < 0.0:
+        if l1.cash_balance < 0.0 and g.cash_balance_rule == "non_negative":
             raise InsufficientBalanceError(
                 f"liquidator {l_name} would end with a negative cash balance {l1.cash_balance:.10g}"
             )
@@ -792,27 +873,35 @@ class Perpetual(EventEmitter):
         self.total_deposits += amt
         self.emit("deposit_insurance_fund", amount=amt)
 
+    @first_touch
     def increase_cash_balance(self, account: str | int, amount: float) -> None:
         """Admin power in EMERGENCY: add ``amount`` to an account's cash."""
         self._require_status(Status.EMERGENCY, op="increase_cash_balance")
         amt = check_positive(amount, "amount")
-        row = self.row(account)
+        row = self.touch(account)
         st = self.accounts.read(row)
         self.accounts.write(row, st._replace(cash_balance=st.cash_balance + amt))
+        self._admin_rows.add(row)
         self.admin_adjustments += amt
         self.emit("increase_cash_balance", account=self.name(row), amount=amt)
 
+    @first_touch
     def decrease_cash_balance(self, account: str | int, amount: float) -> None:
-        """Admin power in EMERGENCY: remove ``amount`` from an account's cash (not below 0)."""
+        """Admin power in EMERGENCY: remove ``amount`` from an account's cash.
+
+        The contract does not check the result: cash may go negative, unless governance's
+        ``cash_balance_rule`` is ``"non_negative"``.
+        """
         self._require_status(Status.EMERGENCY, op="decrease_cash_balance")
         amt = check_positive(amount, "amount")
-        row = self.row(account)
+        row = self.touch(account)
         st = self.accounts.read(row)
-        if st.cash_balance - amt < 0.0:
+        if st.cash_balance - amt < 0.0 and self.governance.cash_balance_rule == "non_negative":
             raise InsufficientBalanceError(
                 f"{self.name(row)} holds {st.cash_balance:.10g}; cannot decrease by {amt:.10g}"
             )
         self.accounts.write(row, st._replace(cash_balance=st.cash_balance - amt))
+        self._admin_rows.add(row)
         self.admin_adjustments -= amt
         self.emit("decrease_cash_balance", account=self.name(row), amount=amt)
 
@@ -845,6 +934,23 @@ class Perpetual(EventEmitter):
             self.social_loss_per_contract_short = v
         self._slpc_floor = (self.social_loss_per_contract_long, self.social_loss_per_contract_short)
         self.emit("set_social_loss_per_contract", side=s.name.lower(), price=v)
+
+    def set_accumulated_funding_per_contract(self, value: float) -> None:
+        """Admin power in EMERGENCY: set ``AccumulatedFundingPerContract`` (the AMM's
+        governance key ``accumulatedFundingPerContract`` in the contracts).
+
+        Long and short open interest are equal, so the change moves collateral between the
+        sides and the books still balance.
+
+        Raises:
+            WrongStatusError: not in EMERGENCY.
+            BadAmountError: ``value`` is not finite.
+        """
+        self._require_status(Status.EMERGENCY, op="set_accumulated_funding_per_contract")
+        v = check_finite(value, "accumulated funding per contract")
+        self.price_source.freeze_funding(v)
+        self._frozen_funding = v
+        self.emit("set_accumulated_funding_per_contract", price=v)
 
     def open_position(self, account: str, side: str | Side, price: float, amount: float) -> None:
         """Set-up only: give ``account`` a position with no counterparty, fees or checks.
@@ -882,13 +988,16 @@ class Perpetual(EventEmitter):
     def begin_global_settlement(self, price: float) -> None:
         """``BeginGlobalSettle``: enter EMERGENCY at ``price`` (repeatable to correct it).
 
-        Funding is brought up to date first, then frozen. Trading and withdrawals stop.
+        Funding freezes: as the contract does, at the value the last funding update stored
+        (governance ``settlement_funding: last_update``, the default), or first brought up to
+        now (``accrue``). Trading and withdrawals stop.
         """
         self._require_status(Status.NORMAL, Status.EMERGENCY, op="begin_global_settlement")
         p = check_price(price, "settlement price")
         if self.status is Status.NORMAL:
-            self._funding()
-            self._frozen_funding = self.price_source.accumulated_funding_per_contract()
+            if self.governance.settlement_funding == "accrue":
+                self._funding()
+            self._frozen_funding = self.price_source.stored_accumulated_funding_per_contract()
         self.settlement_price = p
         self.status = Status.EMERGENCY
         self.emit("begin_global_settlement", price=p)
@@ -908,6 +1017,7 @@ class Perpetual(EventEmitter):
         self.status = Status.SETTLED
         self.emit("global_settled", price=price)
 
+    @first_touch
     def settle(self, account: str | int) -> float:
         """``Settle``: in SETTLED pay out max(cash + PNL2, 0) and flatten the account.
 
@@ -915,7 +1025,7 @@ class Perpetual(EventEmitter):
             The collateral paid to the owner's wallet.
         """
         self._require_status(Status.SETTLED, op="settle")
-        row = self.row(account)
+        row = self.touch(account)
         if row in self._pooled_rows:
             raise InvalidOperationError(
                 f"{self.name(row)} is the pool's account; LPs redeem it with settle_share"
@@ -934,9 +1044,11 @@ class Perpetual(EventEmitter):
     # Views
 
     def view(self, account: str | int, price: float | None = None) -> AccountView:
-        """Every quantity of the seed for one account, at the mark price or at ``price``."""
-        row = self.row(account)
-        st = self.accounts.read(row)
+        """Every quantity of the seed for one account, at the mark price or at ``price``.
+
+        A name never touched is the contract's empty account (flat, cash 0).
+        """
+        st = self.state(account)
         p = self.mark_price if price is None else check_price(price)
         acc = self.accumulated_funding_per_contract
         g = self.governance
@@ -1083,7 +1195,12 @@ class Perpetual(EventEmitter):
           + bad debt + settlement shortfall + admin adjustments;
         - long open interest == short open interest == the sums of the account arrays
           (NORMAL and EMERGENCY);
-        - no account has negative cash; the insurance fund is not negative;
+        - cash: with ``cash_balance_rule: margin`` (the contract's rule) an account may hold
+          negative cash while it has a position, but a flat account's margin balance is its cash
+          and must not be negative (a liquidation floors the victim's cash at 0; every other
+          operation leaves its accounts safe), except where the admin set cash directly; with
+          ``non_negative`` no account has negative cash;
+        - the insurance fund is not negative;
         - position sizes are ≥ 0 and flat ⇔ size 0;
         - social loss per contract never decreased except by the admin.
         """
@@ -1093,9 +1210,15 @@ class Perpetual(EventEmitter):
         side = a.position_side
         scale = float(np.abs(a.cash_balance).sum()) + abs(self.insurance_fund)
         scale += self.total_deposits + self.total_withdrawals + 1.0
-        negative = negative_balances_problem(
-            a.names, a.cash_balance, INVARIANT_RTOL * scale, "cash balance"
-        )
+        cash = a.cash_balance
+        if self.governance.cash_balance_rule == "margin":
+            cash = np.where(side == Side.FLAT, cash, 0.0)
+            if self._admin_rows:
+                cash[list(self._admin_rows)] = 0.0
+            what = "cash balance of a flat account (its margin balance)"
+        else:
+            what = "cash balance"
+        negative = negative_balances_problem(a.names, cash, INVARIANT_RTOL * scale, what)
         if negative is not None:
             problems.append(negative)
         if self.insurance_fund < -INVARIANT_RTOL * scale:

@@ -47,7 +47,7 @@ PERPETUAL_OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "deposit_insurance_fund": (("amount",), ()),
     "increase_cash_balance": (("account", "amount"), ()),
     "decrease_cash_balance": (("account", "amount"), ()),
-    "set_social_loss_per_contract": (("side", "value"), ()),
+    "set_social_loss_per_contract": (("side", "value"), ("setup",)),
     "open_position": (("account", "side", "price", "amount"), ()),
     "observe": (("names",), ("expect", "rel_tol", "abs_tol")),
     "check_invariants": ((), ()),
@@ -95,8 +95,20 @@ AMM_FIELDS = (
     "total_supply",
     "last_funding_time",
     "share_price",
+    "premium",
 )
 ACCOUNT_FIELDS = (*AccountView.__dataclass_fields__.keys(), "share_balance")
+#: Account fields the contract stores: observable at any time, before any mark price exists.
+STORED_FIELDS = (
+    "cash_balance",
+    "position_side",
+    "position_size",
+    "entry_value",
+    "entry_social_loss",
+    "entry_funding_loss",
+)
+#: The AMM governance key of the contracts' EMERGENCY setter of accumulated funding.
+ACCUMULATED_FUNDING_KEY = "accumulated_funding_per_contract"
 
 
 class Replay:
@@ -190,6 +202,8 @@ class Replay:
                     f"ops[{i}] ({name}): unknown argument {key!r}"
                     f" (allowed: {sorted(set(required) | set(optional))})"
                 )
+        if "setup" in op and not isinstance(op["setup"], bool):
+            problems.append(f"ops[{i}] ({name}): setup must be true or false")
         if name == "observe" and "names" in op:
             names = op["names"]
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -316,8 +330,10 @@ class Replay:
             "deposit_insurance_fund": lambda: p.deposit_insurance_fund(op["amount"]),
             "increase_cash_balance": lambda: p.increase_cash_balance(op["account"], op["amount"]),
             "decrease_cash_balance": lambda: p.decrease_cash_balance(op["account"], op["amount"]),
+            # The admin setter checks EMERGENCY as the contract does; ``setup: true`` lifts the
+            # check to reproduce a known state.
             "set_social_loss_per_contract": lambda: p.set_social_loss_per_contract(
-                op["side"], op["value"], setup=True
+                op["side"], op["value"], setup=bool(op.get("setup", False))
             ),
             "open_position": lambda: p.open_position(
                 op["account"], op["side"], op["price"], op["amount"]
@@ -352,13 +368,16 @@ class Replay:
 
     def _set_acc(self, value: Any) -> None:
         if self.external is None:
-            raise InvalidOperationError(
-                "set_accumulated_funding: funding comes from the AMM pool in this replay"
-            )
+            # With a pool, funding is the pool's: only the admin's EMERGENCY setter changes it.
+            self.perp.set_accumulated_funding_per_contract(value)
+            return
         self.external.set_accumulated_funding(value)
 
     def _set_governance(self, key: str, value: Any) -> None:
-        if key in AMM_GOVERNANCE_KEYS:
+        if key == ACCUMULATED_FUNDING_KEY:
+            # The contracts' AMM governance key accumulatedFundingPerContract (EMERGENCY only).
+            self._set_acc(value)
+        elif key in AMM_GOVERNANCE_KEYS:
             pool = self.pool
             if pool is None:
                 # A perpetual-only replay has no pool; still validate the value.
@@ -433,8 +452,11 @@ class Replay:
             raise KeyError(f"unknown account field {fld!r} in {name!r}; allowed: {ACCOUNT_FIELDS}")
         if fld == "share_balance":
             return self.pool.share_balance(target) if self.pool is not None else 0.0
-        if target not in self.perp.accounts:
-            raise KeyError(f"unknown account {target!r} in {name!r}")
+        # Every address has an account (an untouched one is empty), as in the contract.
+        if fld in STORED_FIELDS:
+            st = self.perp.state(target)
+            stored: Value = getattr(st, fld)
+            return st.position_side.name.lower() if fld == "position_side" else stored
         view = self.perp.view(target, price)
         v: Value = getattr(view, fld)
         return v
@@ -477,6 +499,7 @@ class Replay:
             "total_supply": lambda: pool.total_supply,
             "last_funding_time": lambda: fs.last_funding_time,
             "share_price": pool.share_price,
+            "premium": pool.premium,
         }
         return simple[fld]()
 
@@ -573,6 +596,8 @@ def events_to_ops(events: Any) -> list[dict[str, Any]]:
             op = {"op": kind, "account": acct, "shares": _num(rec["shares"])}
         elif kind == "set_social_loss_per_contract":
             op = {"op": kind, "side": rec["side"], "value": _num(rec["price"])}
+        elif kind == "set_accumulated_funding_per_contract":
+            op = {"op": "set_accumulated_funding", "value": _num(rec["price"])}
         else:
             raise ConfigError(f"event log: cannot replay an event of kind {kind!r}")
         op["at_time"] = t

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from perpsim.engine.core.replay import ReplayReport
-from perpsim.engine.registry import DEFAULT_KIND, ReplaySpec, UnknownVenueError, venue_spec
+from perpsim.engine.registry import (
+    DEFAULT_KIND,
+    ReplaySpec,
+    UnknownVenueError,
+    venue_kinds,
+    venue_spec,
+)
 from perpsim.errors import ConfigError
 from perpsim.replay.files import load_replay_file
 from perpsim.replay.run_dir import replay_run_dir, run_dir_replay_doc
@@ -27,7 +33,11 @@ def replay_spec(doc: Mapping[str, Any], source: str) -> ReplaySpec:
     Raises:
         ConfigError: the kind is unknown or its design cannot be replayed.
     """
-    kind = doc.get("kind", DEFAULT_KIND)
+    kind = doc.get("kind")
+    if kind is None:
+        # ``venue: <kind>`` names a design too (MCDEX v1's own ``venue:`` values are not kinds).
+        venue = doc.get("venue")
+        kind = venue if isinstance(venue, str) and venue in venue_kinds() else DEFAULT_KIND
     try:
         spec = venue_spec(str(kind))
     except UnknownVenueError as exc:

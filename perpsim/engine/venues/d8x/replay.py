@@ -138,10 +138,12 @@ class Replay:
     def __init__(self, doc: Mapping[str, Any], source: str = "<replay>") -> None:
         self.source = source
         problems: list[str] = []
-        allowed = {"ops", "governance", "kind", "check_invariants", "description", "name"}
+        allowed = {"ops", "governance", "kind", "venue", "check_invariants", "description", "name"}
         for key in doc:
             if key not in allowed:
                 problems.append(f"{key}: unknown top-level key (allowed: {sorted(allowed)})")
+        if doc.get("venue", "d8x") != "d8x":
+            problems.append(f"venue: must be 'd8x' in a D8X replay, got {doc.get('venue')!r}")
         ops = doc.get("ops")
         if not isinstance(ops, list):
             problems.append("ops: must be a list of operations")

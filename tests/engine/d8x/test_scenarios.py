@@ -57,7 +57,7 @@ def test_a_d8x_run_replays_to_the_same_ledger(tmp_path: Path, perpsim_cli: Perps
         "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
-    proc = perpsim_cli("replay", str(out))
+    proc = perpsim_cli("replay", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["ok"] is True, report["failures"][:3]

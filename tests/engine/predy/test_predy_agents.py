@@ -15,6 +15,8 @@ SCENARIO = """
 extends: {base}
 name: predy_every_agent
 clock: {{start: "2024-01-01T00:00:00Z", tick: 5m, duration: 8h}}
+# A lagging oracle, so that the arbitrageurs (who see the market) have a gap to trade.
+oracle: {{heartbeat: 1h, deviation_threshold: 0.005, latency: 36}}
 agents:
   - {{name: noise, type: noise_trader, count: 20}}
   - {{name: squared_noise, type: noise_trader, product: squared, count: 10}}

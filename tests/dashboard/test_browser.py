@@ -119,3 +119,35 @@ def test_a_finished_run_folder_has_a_time_slider(recorded_run_dir: Path, tmp_pat
         )
         assert "(0%)" in _clock(page) or "(1%)" in _clock(page)
         page.screenshot(path=str(tmp_path / "dashboard-recorded.png"), full_page=True)
+
+
+def test_play_redraws_once_per_step_and_pauses(live_url: str, tmp_path: Path) -> None:
+    with browser_page() as page:
+        page.goto(live_url)  # a new tab is a new run
+        page.locator(".perpsim-clock").wait_for()
+        _select(page, "step size", "6 hours")
+        page.get_by_role("button", name="Reset", exact=True).click()
+        seen: list[str] = []
+        page.expose_function("perpsimFrame", lambda text: seen.append(str(text)))
+        page.evaluate(
+            """() => new MutationObserver(() => {
+                 const c = document.querySelector('.perpsim-clock');
+                 if (c) window.perpsimFrame(c.innerText);
+               }).observe(document.body, {subtree: true, childList: true, characterData: true})"""
+        )
+        page.get_by_role("button", name="▶", exact=True).click()
+        page.wait_for_function(
+            "() => /tick (1,080|1,440|1,800|2,160)/.test("
+            "document.querySelector('.perpsim-clock').innerText)"
+        )
+        page.get_by_role("button", name="❚❚", exact=True).click()
+        page.get_by_role("button", name="▶", exact=True).wait_for()
+        # The step under way when ❚❚ was pressed still ends (one more frame), then nothing.
+        page.wait_for_timeout(3000)
+        paused = _clock(page)
+        page.wait_for_timeout(3000)
+        assert _clock(page) == paused
+        assert "(100%)" not in paused
+        ticks = {int(t.split("tick ")[1].split(" of")[0].replace(",", "")) for t in seen}
+        assert ticks and all(t % 360 == 0 for t in ticks)  # one frame per 6-hour step
+        page.screenshot(path=str(tmp_path / "dashboard-paused.png"), full_page=True)

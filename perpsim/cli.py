@@ -30,6 +30,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from perpsim.replay import replay_run_dir, run_dir_replay_doc, run_replay_file
 
     target = Path(args.file)
+    verdict: str | None = None
     if target.is_dir():
         _check_run_folder(target)
         if args.export:
@@ -39,6 +40,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         doc_out = json.loads(report.to_json())
         doc_out["ledger"] = ledger
         text = json.dumps(doc_out, indent=2)
+        # A run's report holds every operation: the terminal gets the verdict, --out the JSON.
+        verdict = _ledger_verdict(target, report, ledger, args.out)
     else:
         if args.export:
             raise ConfigError("--export works on a run folder, not on a replay file")
@@ -46,21 +49,51 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         text = report.to_json()
     if args.out:
         atomic_write_text(Path(args.out), text + "\n")
-    if not args.quiet:
+    if args.json:
         print(text)
+    elif not args.quiet:
+        print(verdict if verdict is not None else text)
     if not report.ok:
-        for f in report.failures:
+        for f in report.failures[:20]:
             print(f"{args.file}: op {f['index']} ({f['op']}): {f['failure']}", file=sys.stderr)
+        if len(report.failures) > 20:
+            print(f"... and {len(report.failures) - 20} more failures", file=sys.stderr)
         return 1
     return 0
+
+
+def _ledger_verdict(run_dir: Path, report: Any, ledger: dict[str, Any], out: str | None) -> str:
+    """What ``perpsim replay RUN_DIR`` prints: the verdict first, then a few lines."""
+    mismatches = ledger.get("mismatches") or []
+    head = (
+        f"OK: the event log of {run_dir} rebuilds its ledger"
+        if report.ok
+        else f"FAILED: the event log of {run_dir} does not rebuild its ledger"
+    )
+    lines = [
+        head,
+        f"  accounts compared       {int(ledger.get('accounts', 0)):,}",
+        f"  ledger mismatches       {len(mismatches):,}",
+        f"  largest difference      {float(ledger.get('max_abs_diff', 0.0)):.3g}",
+        f"  operations rejected     {len(report.errors):,} (as they were in the run)",
+        f"  failed operations       {len(report.failures):,}",
+    ]
+    for m in mismatches[:5]:
+        lines.append(f"  mismatch: {m}")
+    lines.append(
+        f"  full report: {out}" if out else "  the full report (JSON): add --out FILE (or --json)"
+    )
+    return "\n".join(lines)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import shutil
 
     from perpsim.run import (
+        check_run_size,
         default_out_dir,
         mark_complete,
+        memory_limit,
         prepare_run_dir,
         publish_run_dir,
         run_scenario,
@@ -74,6 +107,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
     fmt = args.format or scenario.output.format
+    check_run_size(scenario, memory_limit(args.max_memory))
     out = Path(args.out) if args.out else default_out_dir(scenario.name, seed)
     # --out is checked (and a folder created in it) before the run, not after it.
     staging = prepare_run_dir(out, overwrite=args.overwrite)
@@ -88,7 +122,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 base_dir=path.parent,
                 check_invariants=not args.no_check_invariants,
                 progress=progress,
+                max_memory=memory_limit(args.max_memory),
             )
+        except ConfigError as exc:  # found while building the run (its price path)
+            text = str(exc)
+            where = f"{args.scenario}: " if text.startswith("price_path") else ""
+            raise ConfigError(where + text) from None
         finally:
             finish()
         write_outputs(result, staging, fmt, complete=False)
@@ -301,6 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--export", help="with a run folder: also write its replay file here")
     p.add_argument("--out", help="also write the JSON report to this file")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the whole JSON report (a run folder prints its verdict otherwise)",
+    )
     p.add_argument("--quiet", action="store_true", help="do not print the report")
     p.set_defaults(func=_cmd_replay)
 
@@ -317,12 +361,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         action="append",
         metavar="KEY=VALUE",
-        help="override a scenario key (dotted path), e.g. governance.maintenance_margin_rate=0.05",
+        help=(
+            "override a scenario key (dotted path),"
+            " e.g. venue.governance.maintenance_margin_rate=0.05"
+        ),
     )
     p.add_argument(
         "--format", choices=("parquet", "csv"), help="table format (default: the scenario's)"
     )
     p.add_argument("--no-plots", action="store_true", help="do not draw the figures")
+    p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="refuse a run estimated to need more memory than this (default 4GB, or"
+        " PERPSIM_MAX_MEMORY), e.g. 16GB",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",

@@ -43,7 +43,10 @@ SUMMARY_METRICS: tuple[str, ...] = (
     "trader_pnl_mean",
     "trades",
     "volume",
-    "max_unsafe_accounts",
+    "max_unsafe_accounts_before_liquidation",
+    "max_bankrupt_accounts_before_liquidation",
+    "max_unsafe_accounts_end_of_tick",
+    "max_bankrupt_accounts_end_of_tick",
     "time_with_unsafe_accounts_s",
     "time_in_emergency_s",
     "settled",
@@ -82,7 +85,9 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
     venue = model.venue
     funds = venue.funds()
     bad_debt = venue.bad_debt()
-    social = float(sum(e.get("social_loss", 0.0) for e in liq))
+    # math.fsum, not sum(): Python 3.12's sum() of floats is compensated and 3.11's is not, so
+    # the last digits would differ between the interpreters of one cluster.
+    social = math.fsum(e.get("social_loss", 0.0) for e in liq)
 
     def q(p: float) -> float:
         return float(np.percentile(pnl, p)) if pnl.size else math.nan
@@ -91,8 +96,8 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
     if share.size and share[0] > 0:
         lp_return = float(share[-1] / share[0] - 1.0)
     trades = sum(1 for e in model.event_log if e["kind"] in ("buy", "sell", "trade"))
-    volume = float(
-        sum(e["amount"] for e in model.event_log if e["kind"] in ("buy", "sell", "trade"))
+    volume = math.fsum(
+        e["amount"] for e in model.event_log if e["kind"] in ("buy", "sell", "trade")
     )
     summary: dict[str, Any] = {
         "insurance_fund_initial": float(fund[0]) if fund.size else 0.0,
@@ -104,10 +109,10 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
         "social_loss_total": social,
         "bad_debt": bad_debt,
         "liquidation_count": len(liq),
-        "liquidation_volume": float(sum(e["amount"] for e in liq)),
-        "liquidated_value": float(sum(e["amount"] * e["price"] for e in liq)),
-        "liquidation_loss_total": float(sum(e.get("loss", 0.0) for e in liq)),
-        "insurance_fund_paid_total": float(sum(e.get("insurance_fund_paid", 0.0) for e in liq)),
+        "liquidation_volume": math.fsum(e["amount"] for e in liq),
+        "liquidated_value": math.fsum(e["amount"] * e["price"] for e in liq),
+        "liquidation_loss_total": math.fsum(e.get("loss", 0.0) for e in liq),
+        "insurance_fund_paid_total": math.fsum(e.get("insurance_fund_paid", 0.0) for e in liq),
         "funding_paid_by_longs": model.funding_paid_by_longs,
         "funding_paid_by_shorts": model.funding_paid_by_shorts,
         "lp_return": lp_return,
@@ -117,7 +122,19 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
         "trader_pnl_mean": float(pnl.mean()) if pnl.size else math.nan,
         "trades": trades,
         "volume": volume,
-        "max_unsafe_accounts": model.max_unsafe_accounts,
+        # Before liquidators act (every tick) and at the end of the tick (the recorded rows,
+        # as the time series shows them): a crash's accounts are unsafe and bankrupt in the
+        # first, and mostly liquidated by the second.
+        "max_unsafe_accounts_before_liquidation": model.max_unsafe_accounts_before_liquidation,
+        "max_bankrupt_accounts_before_liquidation": (
+            model.max_bankrupt_accounts_before_liquidation
+        ),
+        "max_unsafe_accounts_end_of_tick": max(
+            (int(r["unsafe_accounts"]) for r in rows), default=0
+        ),
+        "max_bankrupt_accounts_end_of_tick": max(
+            (int(r["bankrupt_accounts"]) for r in rows), default=0
+        ),
         "time_with_unsafe_accounts_s": model.time_with_unsafe_accounts_s,
         "time_in_emergency_s": model.time_in_emergency_s,
         "settled": venue.status.value == "SETTLED",

@@ -17,7 +17,9 @@ import json
 import math
 import os
 import platform
+import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -127,11 +129,140 @@ def versions() -> dict[str, str]:
     }
 
 
+def _portable_path(path: str, base: Path) -> str:
+    """``path`` relative to ``base`` (posix), or as given when it is on another drive."""
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix()
+    except ValueError:  # another drive (Windows)
+        return Path(path).as_posix()
+
+
+def portable_scenario(
+    scenario: Scenario, base_dir: Path | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The resolved scenario as the manifest records it, and its data files with their hashes.
+
+    Data files are named relative to the scenario's folder (``base_dir``), not by this
+    machine's absolute path, so the record and the report's re-run recipe work elsewhere; the
+    SHA-256 of each says whether a copy is the same data.
+    """
+    resolved: dict[str, Any] = json.loads(scenario.model_dump_json())
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    files: list[dict[str, Any]] = []
+    path = resolved.get("price_path")
+    if isinstance(path, dict) and isinstance(path.get("file"), str):
+        file = Path(path["file"]).expanduser()
+        actual = file if file.is_absolute() else base / file
+        name = _portable_path(str(actual), base)
+        path["file"] = name
+        record: dict[str, Any] = {"key": "price_path.file", "file": name}
+        if actual.is_file():
+            record["sha256"] = file_sha256(actual)
+            record["bytes"] = actual.stat().st_size
+        files.append(record)
+    return resolved, files
+
+
+def recorded_command(argv: list[str]) -> str:
+    """The command line as a user would type it again: ``perpsim ...``, paths made relative.
+
+    The first word is the console script's absolute path (``/home/me/.venv/bin/perpsim``);
+    paths under the working directory are written relative to it.
+    """
+    if not argv:
+        return ""
+    cwd = Path.cwd().resolve()
+    words = ["perpsim"]
+    for arg in argv[1:]:
+        p = Path(arg)
+        if p.is_absolute() and p.resolve().is_relative_to(cwd):
+            arg = p.resolve().relative_to(cwd).as_posix() or "."
+        words.append(shlex.quote(arg))
+    return " ".join(words)
+
+
 def timeseries_frame(model: PerpModel) -> pd.DataFrame:
     """The recorded rows as a DataFrame with the documented columns and a UTC ``time``."""
     df = model.recorder.get_model_vars_dataframe()
     df["time"] = pd.to_datetime(df["time"].astype("int64"), unit="s", utc=True)
     return df
+
+
+#: The memory a run may be estimated to need before it is refused (``--max-memory``, or the
+#: ``PERPSIM_MAX_MEMORY`` environment variable, raise it).
+DEFAULT_MAX_MEMORY = 4 * 1024**3
+#: Measured costs (``docs/outputs.md``): every tick keeps its times, prices and oracle state;
+#: every recorded cell is a Python value in a row, then in the DataFrame; every agent its
+#: account, its state and its share of the event log.
+BYTES_PER_TICK = 300
+BYTES_PER_RECORDED_CELL = 100
+BYTES_PER_AGENT = 20_000
+
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_memory(text: str, what: str = "--max-memory") -> int:
+    """Bytes from ``"8GB"``, ``"512M"``, ``"1.5g"`` or a plain number of bytes.
+
+    Raises:
+        ConfigError: ``text`` is not a size.
+    """
+    m = _SIZE.match(str(text))
+    if m is None or float(m.group(1)) <= 0:
+        raise ConfigError(f"{what}: cannot read {text!r} as a memory size (e.g. 8GB or 512MB)")
+    scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}[m.group(2).lower()]
+    return int(float(m.group(1)) * scale)
+
+
+def memory_limit(text: str | None = None) -> int:
+    """The limit of :func:`check_run_size`: ``text``, else ``PERPSIM_MAX_MEMORY``, else 4 GB."""
+    if text is not None:
+        return parse_memory(text)
+    env = os.environ.get("PERPSIM_MAX_MEMORY")
+    if env:
+        return parse_memory(env, "PERPSIM_MAX_MEMORY")
+    return DEFAULT_MAX_MEMORY
+
+
+def estimate_run_bytes(scenario: Scenario) -> int:
+    """About how much memory a run of ``scenario`` needs (ticks, recorded cells, agents)."""
+    from perpsim.engine.registry import venue_spec
+    from perpsim.model.recorder import timeseries_columns
+
+    n_ticks = int(scenario.clock.n_ticks)
+    n_rows = n_ticks // int(scenario.output.record_every) + 2
+    n_columns = len(timeseries_columns(venue_spec(scenario.venue.kind).columns))
+    n_agents = sum(int(p.count) for p in scenario.agents)
+    return (
+        n_ticks * BYTES_PER_TICK
+        + n_rows * n_columns * BYTES_PER_RECORDED_CELL
+        + n_agents * BYTES_PER_AGENT
+    )
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1024**3:,.1f} GB" if n >= 1024**3 / 10 else f"{n / 1024**2:,.0f} MB"
+
+
+def check_run_size(scenario: Scenario, limit: int | None = None) -> None:
+    """Refuse a run estimated to need more memory than ``limit`` before anything is built.
+
+    Raises:
+        ConfigError: the estimate, what it is made of, and the ways out.
+    """
+    limit = memory_limit() if limit is None else limit
+    need = estimate_run_bytes(scenario)
+    if need <= limit:
+        return
+    clock = scenario.clock
+    n_rows = clock.n_ticks // scenario.output.record_every + 1
+    raise ConfigError(
+        f"{scenario.name}: the run needs about {_gb(need)} of memory ({clock.n_ticks:,} ticks,"
+        f" {n_rows:,} recorded rows, {sum(p.count for p in scenario.agents):,} agents), above"
+        f" the limit of {_gb(limit)}. Shorten clock.duration, lengthen clock.tick, record less"
+        " often (output.record_every), or raise the limit with --max-memory (or"
+        " PERPSIM_MAX_MEMORY)"
+    )
 
 
 def run_scenario(
@@ -141,12 +272,18 @@ def run_scenario(
     base_dir: Path | None = None,
     check_invariants: bool = True,
     progress: Callable[[PerpModel], None] | None = None,
+    max_memory: int | None = None,
 ) -> RunResult:
     """Build the model, run every tick, and collect outputs in memory.
 
     An invariant violation stops the run: the result then holds the outputs up to that tick
     and ``error`` says what broke.
+
+    Raises:
+        ConfigError: the run is estimated to need more than ``max_memory`` bytes (default:
+            :func:`memory_limit`), or its price path cannot be built.
     """
+    check_run_size(scenario, max_memory)
     t0 = time.perf_counter()
     model = PerpModel(scenario, seed, check_invariants=check_invariants, base_dir=base_dir)
     error = None
@@ -163,26 +300,45 @@ def run_scenario(
     summary["wall_time_s"] = wall
     if error is not None:
         summary["invariants"] = error
+    resolved, data_files = portable_scenario(scenario, base_dir)
     manifest = {
         "scenario": scenario.name,
         "seed": model.run_seed,
-        "resolved_scenario": json.loads(scenario.model_dump_json()),
+        "resolved_scenario": resolved,
+        "data_files": data_files,
         "versions": versions(),
         "git_commit": git_commit(),
-        "command": " ".join(sys.argv),
+        "command": recorded_command(sys.argv),
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_time_s": wall,
         "ticks_run": model.tick,
         "error": error,
     }
-    return RunResult(
+    result = RunResult(
         summary=summary,
         manifest=manifest,
         timeseries=timeseries_frame(model),
         events=model.event_log.frame(),
-        accounts=pd.DataFrame(model.account_table()),
+        accounts=pd.DataFrame(accounts),
         error=error,
     )
+    release_model(model)
+    return result
+
+
+def release_model(model: PerpModel) -> None:
+    """Let a finished model be freed: Mesa 3.3 keeps every model as a key of ``Agent._ids``.
+
+    That class-level counter of agent ids is a ``defaultdict`` keyed by the model, so without
+    this a process that runs many models (a sweep worker, a notebook, the test suite) keeps
+    each one, agents and event log included, until it exits. Later Mesa versions that count
+    ids elsewhere have nothing to release.
+    """
+    import mesa
+
+    ids = getattr(mesa.Agent, "_ids", None)
+    if isinstance(ids, dict):
+        ids.pop(model, None)
 
 
 def _table_bytes(df: pd.DataFrame, fmt: str) -> bytes:

@@ -36,8 +36,8 @@ def _no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
 def test_bad_out_is_refused_before_the_run(tmp_path: Path, make: object, expected: str) -> None:
     (tmp_path / "file.txt").write_text("not a folder")
     out = make(tmp_path)  # type: ignore[operator]
-    # The run would take minutes: the refusal must come before it starts.
-    proc = cli("run", "black_thursday", "--out", str(out), "--quiet", timeout=30)
+    # Refused before the run: after it the result would be an exit 1 with a traceback.
+    proc = cli("run", "black_thursday", "--out", str(out), "--quiet", timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr and f"--out {out}" in proc.stderr
     _no_traceback(proc)
@@ -149,3 +149,46 @@ def test_a_closed_stdout_is_not_a_traceback(tmp_path: Path) -> None:
     assert proc.wait(timeout=120) in (1, 141), stderr
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
     assert json.loads((out / "manifest.json").read_text())["complete"] is True
+
+
+def test_replay_of_a_run_folder_prints_its_verdict_and_writes_the_json_with_out(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    assert cli("run", str(TINY), "--out", str(out), "--no-plots", "--quiet").returncode == 0
+    proc = cli("replay", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("OK: the event log of") and len(proc.stdout) < 2000
+    report = tmp_path / "replay.json"
+    proc = cli("replay", str(out), "--out", str(report))
+    assert proc.returncode == 0 and str(report) in proc.stdout
+    doc = json.loads(report.read_text())
+    assert doc["ok"] is True and doc["ledger"]["mismatches"] == []
+    assert json.loads(cli("replay", str(out), "--json").stdout) == doc
+
+
+def test_outputs_name_no_absolute_path_of_this_machine(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    rows = "".join(f"{1704067200 + 3600 * i},{2000 + i}\n" for i in range(30))
+    (work / "data" / "prices.csv").write_text("timestamp,open\n" + rows)
+    text = TINY.read_text()
+    start, end = text.index("price_path:"), text.index("oracle:")
+    (work / "scenario.yaml").write_text(
+        text[:start] + "price_path:\n  kind: historical\n  file: data/prices.csv\n\n" + text[end:]
+    )
+    out = work / "run"
+    proc = cli("run", str(work / "scenario.yaml"), "--out", str(out), "--quiet", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    report = cli("report", "run", cwd=work)
+    assert report.returncode == 0, report.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["resolved_scenario"]["price_path"]["file"] == "data/prices.csv"
+    (record,) = manifest["data_files"]
+    assert record["file"] == "data/prices.csv" and len(record["sha256"]) == 64
+    assert manifest["command"].startswith("perpsim run scenario.yaml --out run")
+    for name in ("manifest.json", "report.html", "report.md"):
+        body = (out / name).read_text()
+        assert str(tmp_path) not in body, name
+        assert str(REPO) not in body, name
+    assert record["sha256"][:16] in (out / "report.md").read_text()

@@ -39,7 +39,7 @@ from perpsim.model.recorder import Recorder
 from perpsim.model.streams import Streams
 from perpsim.oracle.config import Shock
 from perpsim.oracle.feed import FeedUpdates, OracleFeed
-from perpsim.oracle.paths import apply_shocks, build_path
+from perpsim.oracle.paths import apply_shocks, build_path, check_price_range
 
 if TYPE_CHECKING:
     from perpsim.engine.venue import Venue
@@ -115,6 +115,34 @@ class DownWindow:
     population: str | None
 
 
+def market_path(
+    scenario: Scenario,
+    streams: Streams,
+    offsets: npt.NDArray[np.int64],
+    base_dir: Path | None = None,
+) -> npt.NDArray[np.float64]:
+    """The market price at each tick: the price path, then the ``price_shock`` events.
+
+    Raises:
+        ConfigError: a data file is invalid, or the shocked path leaves the prices a run can
+            carry (``perpsim validate`` calls this too, so such a scenario fails there).
+    """
+    path_rng = streams.generator("price_path")
+    prices = build_path(
+        scenario.price_path, offsets, path_rng, base_dir, start_time=int(scenario.clock.start)
+    )
+    shocks = tuple(
+        Shock(at=int(e.at), change=float(e.change), over=int(e.over))
+        for e in scenario.events
+        if e.kind == "price_shock"
+    )
+    if shocks:
+        with np.errstate(over="ignore", under="ignore"):
+            prices = apply_shocks(prices, offsets, shocks)
+        check_price_range(prices, offsets, scenario.price_path.kind)
+    return np.asarray(prices, dtype=np.float64)
+
+
 class PerpModel(mesa.Model):  # type: ignore[misc]
     """One simulation run of a scenario.
 
@@ -163,17 +191,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         self.times = self.offsets + self.start_time
 
         # 1. The world: market price path (with scheduled shocks) and the oracle feed.
-        path_rng = self.streams.generator("price_path")
-        prices = build_path(
-            scenario.price_path, self.offsets, path_rng, base_dir, start_time=self.start_time
-        )
-        shocks = tuple(
-            Shock(at=int(e.at), change=float(e.change), over=int(e.over))
-            for e in scenario.events
-            if e.kind == "price_shock"
-        )
-        if shocks:
-            prices = apply_shocks(prices, self.offsets, shocks)
+        prices = market_path(scenario, self.streams, self.offsets, base_dir)
         self.market_prices: npt.NDArray[np.float64] = np.asarray(prices, dtype=np.float64)
         feed = OracleFeed(scenario.oracle, start_time=self.start_time)
         for e in scenario.events:
@@ -226,7 +244,12 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         self.funding_paid_by_shorts = 0.0
         self.time_with_unsafe_accounts_s = 0
         self.time_in_emergency_s = 0
-        self.max_unsafe_accounts = 0
+        # Counted when liquidators take the unsafe set (before they act), whole run and since
+        # the last recorded row; the venue's own unsafe / bankrupt columns are end of tick.
+        self.max_unsafe_accounts_before_liquidation = 0
+        self.max_bankrupt_accounts_before_liquidation = 0
+        self._row_unsafe_before = 0
+        self._row_bankrupt_before = 0
         self._last_acc = self.venue.accumulated_funding_per_contract()
         self._buckets: list[list[PerpAgent]] | None = None
         self._phase_steps: tuple[Callable[[], None], ...] = tuple(
@@ -393,6 +416,17 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
             since[r] = self.unsafe_since.get(r, self.now)
         self.unsafe_since = since
         self.unsafe_rows = rows
+        venue = self.venue
+        n_bankrupt = sum(1 for r in rows.tolist() if venue.account(r).is_bankrupt)
+        n_unsafe = int(rows.size)
+        self._row_unsafe_before = max(self._row_unsafe_before, n_unsafe)
+        self._row_bankrupt_before = max(self._row_bankrupt_before, n_bankrupt)
+        self.max_unsafe_accounts_before_liquidation = max(
+            self.max_unsafe_accounts_before_liquidation, n_unsafe
+        )
+        self.max_bankrupt_accounts_before_liquidation = max(
+            self.max_bankrupt_accounts_before_liquidation, n_bankrupt
+        )
 
     def phase_accounting(self) -> None:
         """Whole-run accumulators, then the venue's accounting check (unless switched off)."""
@@ -405,10 +439,8 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         else:
             self.funding_paid_by_shorts -= paid
         self._last_acc = acc
-        n_unsafe = int(self.unsafe_rows.size)
-        if n_unsafe:
+        if self.unsafe_rows.size:
             self.time_with_unsafe_accounts_s += self.tick_seconds
-            self.max_unsafe_accounts = max(self.max_unsafe_accounts, n_unsafe)
         if venue.status is Status.EMERGENCY:
             self.time_in_emergency_s += self.tick_seconds
         if self.check_each_tick:
@@ -513,8 +545,11 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
             "liquidation_volume": float(c["liquidation_volume"]),
             "trades": c["trades"],
             "volume": float(c["volume"]),
+            "unsafe_accounts_before_liquidation": self._row_unsafe_before,
+            "bankrupt_accounts_before_liquidation": self._row_bankrupt_before,
         }
         self._counters = Counter()
+        self._row_unsafe_before = self._row_bankrupt_before = 0
         return counts
 
     # ----------------------------------------------------------------------------------------

@@ -19,13 +19,18 @@ from perpsim.engine.venue import COMMON_COLUMNS, Venue
 #: Columns the model itself reports before the venue's: the clock, the market, the oracle.
 CLOCK_COLUMNS: tuple[str, ...] = ("time", "tick", "market_price", "index_price", "index_age_s")
 
-#: Columns counted from the event log since the previous recorded row (social loss: cumulative).
+#: Columns counted since the previous recorded row (social loss: cumulative): from the event
+#: log, and the most accounts unsafe / bankrupt when liquidators took the unsafe set, before
+#: they acted (the venue's ``unsafe_accounts`` / ``bankrupt_accounts`` are at the end of the
+#: tick, after them).
 EVENT_COUNT_COLUMNS: tuple[str, ...] = (
     "social_loss_total",
     "liquidations",
     "liquidation_volume",
     "trades",
     "volume",
+    "unsafe_accounts_before_liquidation",
+    "bankrupt_accounts_before_liquidation",
 )
 
 

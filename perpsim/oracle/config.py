@@ -25,6 +25,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 __all__ = [
+    "MAX_DRIFT",
+    "MAX_PRICE",
+    "MAX_SIGMA",
+    "MIN_PRICE",
     "SECONDS_PER_YEAR",
     "BootstrapPath",
     "ConstantPath",
@@ -46,6 +50,18 @@ __all__ = [
 
 #: Seconds in the 365-day year used to annualise drift, volatility and jump intensity.
 SECONDS_PER_YEAR = 365 * 86_400
+
+#: The prices a run can carry. The engine's accounting is float64 and checked to a relative
+#: tolerance: a margin balance is price × position + cash, so at 1e300 a position's value
+#: overflows and below 1e-8 a lot's value vanishes next to a fee. Every price path (generated,
+#: read from a file, after shocks) must stay within these bounds, which hold any real asset.
+MIN_PRICE = 1e-8
+MAX_PRICE = 1e12
+#: The largest annualised volatility a path accepts (10 = 1,000% a year; Bitcoin's worst year
+#: was about 1.5). Larger values are typing errors, and overflow the path's exponent.
+MAX_SIGMA = 10.0
+#: The largest annualised drift (in absolute value) a path accepts: e**10 a year.
+MAX_DRIFT = 10.0
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
@@ -178,7 +194,7 @@ class ConstantPath(_PathBase):
     """
 
     kind: Literal["constant"] = "constant"
-    price: float = Field(gt=0.0)
+    price: float = Field(ge=MIN_PRICE, le=MAX_PRICE)
 
 
 class GBMPath(_PathBase):
@@ -194,9 +210,9 @@ class GBMPath(_PathBase):
     """
 
     kind: Literal["gbm"] = "gbm"
-    s0: float = Field(gt=0.0)
-    mu: float = 0.0
-    sigma: float = Field(ge=0.0)
+    s0: float = Field(ge=MIN_PRICE, le=MAX_PRICE)
+    mu: float = Field(default=0.0, ge=-MAX_DRIFT, le=MAX_DRIFT)
+    sigma: float = Field(ge=0.0, le=MAX_SIGMA)
 
 
 class JumpDiffusionPath(_PathBase):
@@ -217,12 +233,13 @@ class JumpDiffusionPath(_PathBase):
     """
 
     kind: Literal["jump_diffusion"] = "jump_diffusion"
-    s0: float = Field(gt=0.0)
-    mu: float = 0.0
-    sigma: float = Field(ge=0.0)
-    jump_intensity: float = Field(ge=0.0)
-    jump_mean: float = 0.0
-    jump_std: float = Field(default=0.0, ge=0.0)
+    s0: float = Field(ge=MIN_PRICE, le=MAX_PRICE)
+    mu: float = Field(default=0.0, ge=-MAX_DRIFT, le=MAX_DRIFT)
+    sigma: float = Field(ge=0.0, le=MAX_SIGMA)
+    # Up to one jump a minute on average; a log jump of ±5 is a factor of 150.
+    jump_intensity: float = Field(ge=0.0, le=SECONDS_PER_YEAR / 60)
+    jump_mean: float = Field(default=0.0, ge=-5.0, le=5.0)
+    jump_std: float = Field(default=0.0, ge=0.0, le=5.0)
 
 
 class Regime(_Frozen):
@@ -234,7 +251,7 @@ class Regime(_Frozen):
             distributed).
     """
 
-    sigma: float = Field(ge=0.0)
+    sigma: float = Field(ge=0.0, le=MAX_SIGMA)
     mean_duration: Duration = Field(gt=0)
 
 
@@ -255,8 +272,8 @@ class RegimeSwitchingPath(_PathBase):
     """
 
     kind: Literal["regime_switching"] = "regime_switching"
-    s0: float = Field(gt=0.0)
-    mu: float = 0.0
+    s0: float = Field(ge=MIN_PRICE, le=MAX_PRICE)
+    mu: float = Field(default=0.0, ge=-MAX_DRIFT, le=MAX_DRIFT)
     regimes: tuple[Regime, ...] = Field(min_length=1)
     initial_regime: int = Field(default=0, ge=0)
 
@@ -335,7 +352,7 @@ class BootstrapPath(_DataPathBase):
 
     kind: Literal["bootstrap"] = "bootstrap"
     block_length: Duration = Field(default=86_400, gt=0)
-    s0: float | None = Field(default=None, gt=0.0)
+    s0: float | None = Field(default=None, ge=MIN_PRICE, le=MAX_PRICE)
 
 
 #: Any price path; the ``kind`` field selects the model.

@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from perpsim.errors import ConfigError
+from perpsim.oracle.config import MAX_PRICE, MIN_PRICE
 
 __all__ = ["PriceSeries", "format_time", "load_price_series", "resolve_data_file"]
 
@@ -155,6 +156,11 @@ def _load_cached(
                 f"{column!r} after the other filters: {shown or 'none'})"
             )
         frame = frame[kept.to_numpy(dtype=bool)]
+    if len(frame) < 2:
+        raise ConfigError(
+            f"{path}: has {len(frame)} data row(s) after the header"
+            f"{' and the filter' if filter_items else ''}; at least 2 are needed"
+        )
     lines = frame.index.to_numpy(dtype=np.int64) + 2  # line 1 is the header
     times = _parse_times(path, frame[time_column], lines, time_column)
     _check_order(path, times, lines, time_column)
@@ -301,6 +307,14 @@ def _parse_prices(
         raise ConfigError(
             f"{path}: line {lines[i]} at {format_time(int(times[i]))}: price ({column!r}) is "
             f"{float(prices[i])!r}; prices must be positive ({int(nonpos.sum())} such row(s))"
+        )
+    outside = (prices < MIN_PRICE) | (prices > MAX_PRICE)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise ConfigError(
+            f"{path}: line {lines[i]} at {format_time(int(times[i]))}: price ({column!r}) is "
+            f"{float(prices[i])!r}, outside the prices a run can carry [{MIN_PRICE:g},"
+            f" {MAX_PRICE:g}] ({int(outside.sum())} such row(s))"
         )
     return np.ascontiguousarray(prices)
 

@@ -24,6 +24,8 @@ import numpy.typing as npt
 
 from perpsim.errors import ConfigError
 from perpsim.oracle.config import (
+    MAX_PRICE,
+    MIN_PRICE,
     SECONDS_PER_YEAR,
     BootstrapPath,
     ConstantPath,
@@ -41,6 +43,7 @@ __all__ = [
     "apply_shocks",
     "bridge_interpolate",
     "build_path",
+    "check_price_range",
     "load_path_data",
     "path_start_time",
     "regime_switching_path",
@@ -95,21 +98,44 @@ def build_path(
         ConfigError: If a data file is invalid or does not cover the ticks.
     """
     ticks = _check_times(times)
-    if isinstance(config, ConstantPath):
-        prices = np.full(ticks.shape, float(config.price))
-    elif isinstance(config, GBMPath):
-        prices = _gbm(config, ticks, rng)
-    elif isinstance(config, JumpDiffusionPath):
-        prices = _jump_diffusion(config, ticks, rng)
-    elif isinstance(config, RegimeSwitchingPath):
-        prices = regime_switching_path(config, ticks, rng).prices
-    elif isinstance(config, HistoricalPath):
-        prices = _historical(config, ticks, rng, base_dir, start_time)
-    elif isinstance(config, BootstrapPath):
-        prices = _bootstrap(config, ticks, rng, base_dir)
-    else:  # pragma: no cover - the union is closed
-        raise TypeError(f"unknown price path config {type(config).__name__}")
-    return apply_shocks(prices, ticks, config.shocks)
+    # An extreme path overflows quietly here and is refused by the range check below.
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if isinstance(config, ConstantPath):
+            prices = np.full(ticks.shape, float(config.price))
+        elif isinstance(config, GBMPath):
+            prices = _gbm(config, ticks, rng)
+        elif isinstance(config, JumpDiffusionPath):
+            prices = _jump_diffusion(config, ticks, rng)
+        elif isinstance(config, RegimeSwitchingPath):
+            prices = regime_switching_path(config, ticks, rng).prices
+        elif isinstance(config, HistoricalPath):
+            prices = _historical(config, ticks, rng, base_dir, start_time)
+        elif isinstance(config, BootstrapPath):
+            prices = _bootstrap(config, ticks, rng, base_dir)
+        else:  # pragma: no cover - the union is closed
+            raise TypeError(f"unknown price path config {type(config).__name__}")
+        prices = apply_shocks(prices, ticks, config.shocks)
+    check_price_range(prices, ticks, config.kind)
+    return prices
+
+
+def check_price_range(prices: FloatArray, ticks: IntArray, kind: str) -> None:
+    """Refuse a path that leaves the prices the engine can carry (:data:`MIN_PRICE` ...).
+
+    Raises:
+        ConfigError: naming the first tick out of range and what to change.
+    """
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.isfinite(prices) & (prices >= MIN_PRICE) & (prices <= MAX_PRICE))
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    raise ConfigError(
+        f"price_path: the {kind} path reaches {float(prices[i]):.6g} at run time"
+        f" {int(ticks[i])} s (tick {i}), outside the prices a run can carry"
+        f" [{MIN_PRICE:g}, {MAX_PRICE:g}]; lower its volatility or drift, shorten the run, or"
+        " soften its shocks"
+    )
 
 
 def path_start_time(config: PricePathConfig, base_dir: Path | None = None) -> int | None:

@@ -160,7 +160,23 @@ def _run_headline(run: RunData) -> list[Table]:
         ["liquidated value", fmt_usd(s.get("liquidated_value")), "contracts × price"],
         ["liquidation losses", fmt_usd(s.get("liquidation_loss_total")), "beyond the margin"],
         ["… paid by the insurance fund", fmt_usd(s.get("insurance_fund_paid_total")), ""],
-        ["most accounts unsafe at once", fmt_number(s.get("max_unsafe_accounts")), ""],
+        [
+            "most accounts unsafe at once",
+            fmt_number(
+                s.get("max_unsafe_accounts_before_liquidation", s.get("max_unsafe_accounts"))
+            ),
+            "before liquidators act",
+        ],
+        [
+            "most accounts bankrupt at once",
+            fmt_number(s.get("max_bankrupt_accounts_before_liquidation")),
+            "before liquidators act (margin balance < 0)",
+        ],
+        [
+            "… left unsafe at the end of a tick",
+            fmt_number(s.get("max_unsafe_accounts_end_of_tick")),
+            "after liquidators acted (as in the figure's dotted line)",
+        ],
         [
             "time with unsafe accounts",
             fmt_duration(num(s.get("time_with_unsafe_accounts_s")) or 0),
@@ -306,6 +322,7 @@ def run_report(run: RunData, figures: list[Path]) -> Report:
     manifest = {k: v for k, v in run.manifest.items() if k != "resolved_scenario"}
     resolved = yaml.safe_dump(sc, sort_keys=False, allow_unicode=True) if sc else None
     out_hint = "OUT"
+    data_files = [d for d in run.manifest.get("data_files") or [] if isinstance(d, dict)]
     commands = [
         ("Recorded command", str(run.manifest.get("command") or "—")),
         (
@@ -314,7 +331,18 @@ def run_report(run: RunData, figures: list[Path]) -> Report:
             f"perpsim run {run.name} --seed {seed} --out {out_hint}",
         ),
         (
-            "Exact re-run: save the resolved scenario below as scenario.yaml, then",
+            "Exact re-run: save the resolved scenario below as scenario.yaml"
+            + (
+                " in a folder that holds its data files ("
+                + "; ".join(
+                    f"{d.get('file')}, SHA-256 {str(d.get('sha256', '?'))[:16]}…"
+                    for d in data_files
+                )
+                + ", paths relative to the scenario)"
+                if data_files
+                else ""
+            )
+            + ", then",
             f"perpsim run scenario.yaml --seed {seed} --out {out_hint} && perpsim report"
             f" {out_hint}",
         ),

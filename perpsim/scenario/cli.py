@@ -4,12 +4,41 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from perpsim.errors import ConfigError
 from perpsim.scenario.extends import SCENARIO_DIR
-from perpsim.scenario.files import load_raw_scenario, load_scenario, shipped_scenarios
+from perpsim.scenario.files import (
+    load_raw_scenario,
+    load_scenario,
+    resolve_scenario_path,
+    shipped_scenarios,
+)
+from perpsim.scenario.schema import Scenario
 
 __all__ = ["list_scenarios_command", "validate_command"]
+
+
+def check_market_path(scenario: Scenario, base_dir: Path) -> None:
+    """Build the run's market path (its seed's), so that one the engine cannot carry fails here.
+
+    Raises:
+        ConfigError: the path (with its shocks) leaves the prices a run can carry.
+    """
+    import numpy as np
+
+    # The model layer is loaded only for a file that passed every other check.
+    from perpsim.model.model import market_path
+    from perpsim.model.streams import Streams
+
+    offsets = np.arange(scenario.clock.n_ticks + 1, dtype=np.int64) * int(scenario.clock.tick)
+    market_path(scenario, Streams(scenario.seed), offsets, base_dir)
+
+
+def _located(source: str, exc: ConfigError) -> ConfigError:
+    """A problem found by building the run, named with its file as the schema's messages are."""
+    text = str(exc)
+    return ConfigError(text if text.startswith(source) else f"{source}: {text}")
 
 
 def validate_command(paths: Sequence[str], overrides: Sequence[str] = ()) -> int:
@@ -30,7 +59,14 @@ def validate_command(paths: Sequence[str], overrides: Sequence[str] = ()) -> int
     status = 0
     for path in paths:
         try:
-            load_scenario(path, overrides)
+            scenario = load_scenario(path, overrides)
+            from perpsim.run import check_run_size
+
+            try:
+                check_run_size(scenario)  # before the path is built: that needs the memory
+                check_market_path(scenario, resolve_scenario_path(path).resolve().parent)
+            except ConfigError as exc:
+                raise _located(path, exc) from None
         except ConfigError as exc:
             print(str(exc), file=sys.stderr)
             status = 2
@@ -38,6 +74,10 @@ def validate_command(paths: Sequence[str], overrides: Sequence[str] = ()) -> int
             print(f"{path}: (top level): could not be validated: {exc!r}", file=sys.stderr)
             status = 2
         else:
+            from perpsim.scenario.traps import scenario_warnings
+
+            for warning in scenario_warnings(scenario):
+                print(f"{path}: warning: {warning}", file=sys.stderr)
             print(f"OK {path}")
     return status
 

@@ -26,8 +26,21 @@ from perpsim.scenario.yaml import (
 
 __all__ = ["SCENARIO_DIR", "drop_exclusive", "load_with_extends"]
 
+
+def _scenario_dir() -> Path:
+    """Where the shipped scenarios are: in the package once installed, else in the checkout.
+
+    A wheel installs the repository's ``scenarios/`` (its YAML files, ``data/`` and
+    ``replay/``) as ``perpsim/scenarios/`` (package data, see ``pyproject.toml``); a checkout
+    or an editable install reads the repository's folder.
+    """
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "scenarios"
+    return installed if installed.is_dir() else package.parent / "scenarios"
+
+
 #: The folder of the scenarios shipped with perpsim.
-SCENARIO_DIR: Final[Path] = Path(__file__).resolve().parents[2] / "scenarios"
+SCENARIO_DIR: Final[Path] = _scenario_dir()
 
 
 def _read_yaml_file(path: Path, source: str) -> YDict:

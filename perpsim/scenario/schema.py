@@ -32,6 +32,9 @@ from perpsim.scenario.events import (
     KeeperOutageEvent,
     LiquidatorOutageEvent,
     LiquidityWithdrawalEvent,
+    OracleManipulationEvent,
+    OracleOutageEvent,
+    PriceShockEvent,
     SetGovernanceEvent,
 )
 from perpsim.scenario.output import OutputConfig
@@ -154,7 +157,43 @@ class Scenario(FrozenModel):
         problems += self._check_price_data()
         if problems:
             raise ProblemsError(problems)
+        self._fold_timeline()
         return self
+
+    def _fold_timeline(self) -> None:
+        """One list of scheduled events: the path's shocks and the oracle's windows move there.
+
+        ``price_path.shocks``, ``oracle.outages`` and ``oracle.manipulations`` are the second
+        documented way to write ``price_shock``, ``oracle_outage`` and ``oracle_manipulation``
+        events. They are appended to :attr:`events` (and emptied), so the run, the figures'
+        markers, the report and the manifest see every one of them in one place. The run is
+        the same: shocks compose by multiplication and windows by union, in any order.
+        """
+        path, oracle = self.price_path, self.oracle
+        if not (path.shocks or oracle.outages or oracle.manipulations):
+            return
+        folded: list[Any] = [
+            *(
+                PriceShockEvent(kind="price_shock", at=s.at, change=s.change, over=s.over)
+                for s in path.shocks
+            ),
+            *(
+                OracleOutageEvent(kind="oracle_outage", at=o.start, duration=o.duration)
+                for o in oracle.outages
+            ),
+            *(
+                OracleManipulationEvent(
+                    kind="oracle_manipulation", at=m.start, duration=m.duration, spike=m.spike
+                )
+                for m in oracle.manipulations
+            ),
+        ]
+        # The model is frozen; this runs once, inside its own validation.
+        object.__setattr__(self, "events", (*self.events, *folded))
+        object.__setattr__(self, "price_path", path.model_copy(update={"shocks": ()}))
+        object.__setattr__(
+            self, "oracle", oracle.model_copy(update={"outages": (), "manipulations": ()})
+        )
 
     # -- checks ---------------------------------------------------------------------------
 

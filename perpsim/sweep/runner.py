@@ -116,13 +116,22 @@ def _locked(out_dir: Path) -> Iterator[None]:
         fh.close()
 
 
+def _relative_to_cwd(path: str) -> str:
+    p = Path(path)
+    cwd = Path.cwd().resolve()
+    if p.is_absolute() and p.resolve().is_relative_to(cwd):
+        return p.resolve().relative_to(cwd).as_posix()
+    return path
+
+
 def _manifest(plan: SweepPlan) -> dict[str, Any]:
     return {
         "format": 1,
         "name": plan.name,
-        "sweep_file": plan.source,
+        # Paths as the user would type them here (not this machine's absolute paths).
+        "sweep_file": _relative_to_cwd(plan.source),
         "fingerprint": plan.fingerprint,
-        "scenario": plan.scenario,
+        "scenario": _relative_to_cwd(plan.scenario),
         "scenario_name": plan.scenario_name,
         "parameters": list(plan.keys),
         "sampler": plan.spec.sampler,

@@ -6,9 +6,14 @@ The runs use the tiny scenario of ``tests/data/sweeps`` (a fraction of a second 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from support import REPO
 from support import run_perpsim as cli
 
@@ -112,3 +117,64 @@ def test_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
         assert proc.returncode == 2 and "not a folder" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
+
+
+def _descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                kids = Path(f"/proc/{p}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            for k in map(int, kids):
+                if k not in found:
+                    found.add(k)
+                    todo.append(k)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_leaves_no_process_behind(tmp_path: Path) -> None:
+    """kill -9 of the sweep: its workers, the fork server and the resource tracker all exit."""
+    sweep = _sweep(tmp_path, seeds=12)
+    out = tmp_path / "out"
+    command = ["sweep", str(sweep), "--out", str(out), "--quiet", "--workers", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perpsim", *command],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        journal = out / JOURNAL
+        if journal.exists() and journal.read_text().count("\n") >= 2:
+            break
+        assert proc.poll() is None, "the sweep ended early"
+        time.sleep(0.05)
+    family = _descendants(proc.pid)
+    commands = " ".join(Path(f"/proc/{p}/cmdline").read_text(errors="replace") for p in family)
+    assert "forkserver" in commands and "resource_tracker" in commands
+    assert len(family) >= 4  # tracker, fork server, two workers
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in family) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in family if _alive(p)]

@@ -76,6 +76,7 @@ def fig_liquidations(run: RunData, markers: Sequence[Marker]) -> Figure:
 
     if has_liq:
         ax_n, ax_v, ax_l, ax_u = axes
+        tops = {"n": 0.0, "v": 0.0, "l": 0.0}  # the tallest stack of each bar panel
         if not liq.empty:
             lt = dt64(liq["time"])
             side = liq["side"].astype(str).to_numpy()
@@ -108,25 +109,17 @@ def fig_liquidations(run: RunData, markers: Sequence[Marker]) -> Figure:
                 b = _binned(lt, w, edges)
                 ax_l.bar(centers, b, width, bottom=bottom_l, color=color, label=label)
                 bottom_l += b
+            tops = {"n": bottom_n.max(), "v": bottom_v.max(), "l": bottom_l.max()}
             if total_loss == 0:
                 no_data(ax_l, "no liquidation loss: the liquidated accounts covered their own")
                 ax_l.set_ylim(0, 1)
                 ax_l.set_yticks([0])
         else:  # no event log: the time series' counts since the previous row
-            ax_n.bar(
-                centers,
-                _binned(t, np.nan_to_num(counts_ts), edges),
-                width,
-                color=COLORS["muted"],
-                label="liquidations",
-            )
-            ax_v.bar(
-                centers,
-                _binned(t, np.nan_to_num(run.column("liquidation_volume")), edges),
-                width,
-                color=COLORS["muted"],
-                label="contracts",
-            )
+            n_bins = _binned(t, np.nan_to_num(counts_ts), edges)
+            v_bins = _binned(t, np.nan_to_num(run.column("liquidation_volume")), edges)
+            ax_n.bar(centers, n_bins, width, color=COLORS["muted"], label="liquidations")
+            ax_v.bar(centers, v_bins, width, color=COLORS["muted"], label="contracts")
+            tops = {"n": float(n_bins.max()), "v": float(v_bins.max()), "l": 0.0}
             no_data(ax_l, "no event log: losses per liquidation unknown")
         ax_n.set_title(f"Liquidations per {name}")
         ax_n.set_ylabel("liquidations")
@@ -136,8 +129,13 @@ def fig_liquidations(run: RunData, markers: Sequence[Marker]) -> Figure:
         ax_v.set_ylabel("contracts")
         ax_l.set_title(f"Liquidation losses per {name}, by who absorbed them")
         usd_axis(ax_l, "USD")
-        for a in (ax_n, ax_v, ax_l):
-            a.set_ylim(bottom=0)
+        for a, key in ((ax_n, "n"), (ax_v, "v"), (ax_l, "l")):
+            # Headroom above the tallest bar, so that it does not touch the frame.
+            top = float(tops[key])
+            if top > 0:
+                a.set_ylim(0, top * 1.12)
+            else:
+                a.set_ylim(bottom=0)
             legend_beside(a)
     else:
         ax_n, ax_u = axes
@@ -146,22 +144,33 @@ def fig_liquidations(run: RunData, markers: Sequence[Marker]) -> Figure:
         ax_n.set_title(f"Liquidations per {name}")
         ax_n.grid(False)
 
-    ax_u.plot(
-        t,
-        run.column("unsafe_accounts"),
-        color=COLORS["mark"],
-        drawstyle="steps-post",
-        label="under maintenance margin",
-    )
-    ax_u.plot(
-        t,
-        run.column("bankrupt_accounts"),
-        color=COLORS["bad_debt"],
-        ls="--",
-        drawstyle="steps-post",
-        label="bankrupt (margin balance < 0)",
-    )
-    top = float(np.nanmax(np.r_[run.column("unsafe_accounts"), 0.0]))
+    columns = run.timeseries.columns
+    before = "unsafe_accounts_before_liquidation" in columns
+    lines: list[tuple[str, str, str, str]] = []
+    if before:  # run folders before the columns existed show the end-of-tick counts alone
+        lines += [
+            ("unsafe_accounts_before_liquidation", "mark", "-", "unsafe, before liquidators act"),
+            (
+                "bankrupt_accounts_before_liquidation",
+                "bad_debt",
+                "-",
+                "bankrupt (margin balance < 0), before liquidators act",
+            ),
+        ]
+    lines += [
+        ("unsafe_accounts", "mark", ":" if before else "-", "unsafe at the end of the tick"),
+        (
+            "bankrupt_accounts",
+            "bad_debt",
+            ":" if before else "--",
+            "bankrupt at the end of the tick",
+        ),
+    ]
+    top = 0.0
+    for column, color, ls, label in lines:
+        values = run.column(column)
+        ax_u.plot(t, values, color=COLORS[color], ls=ls, drawstyle="steps-post", label=label)
+        top = max(top, float(np.nanmax(np.r_[values, 0.0])))
     ax_u.set_ylim(0, max(top * 1.15, 1.0))
     ax_u.yaxis.set_major_locator(mticker.MaxNLocator(integer=True))
     if top == 0:
@@ -174,7 +183,11 @@ def fig_liquidations(run: RunData, markers: Sequence[Marker]) -> Figure:
             color=NO_DATA_COLOR,
             va="top",
         )
-    ax_u.set_title("Unsafe accounts (at recorded ticks)")
+    ax_u.set_title(
+        "Unsafe and bankrupt accounts: before liquidators act (solid), end of tick (dotted)"
+        if before
+        else "Unsafe accounts (at recorded ticks)"
+    )
     ax_u.set_ylabel("accounts")
     legend_beside(ax_u)
     run_title(fig, run, "Liquidations")

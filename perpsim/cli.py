@@ -218,10 +218,41 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     console.print(f"outputs: {out}")
 
 
+def _is_sweep_file(name: str) -> bool:
+    """A YAML mapping with ``parameters`` and ``scenario``: a sweep file, not a scenario."""
+    from perpsim.scenario.yaml import load_yaml_file
+
+    path = Path(name)
+    if not path.is_file():
+        return False
+    try:
+        doc, _ = load_yaml_file(path)
+    except ConfigError:
+        return False
+    return isinstance(doc, dict) and "parameters" in doc and "scenario" in doc
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from perpsim.scenario import validate_command
 
-    return validate_command(args.files)
+    sweeps = [f for f in args.files if _is_sweep_file(f)]
+    scenarios = [f for f in args.files if f not in sweeps]
+    status = validate_command(scenarios) if scenarios else 0
+    if sweeps:
+        from perpsim.sweep import load_sweep
+
+        for name in sweeps:
+            try:
+                plan = load_sweep(name)  # the scenario, every key and every point's scenario
+            except ConfigError as exc:
+                print(str(exc), file=sys.stderr)
+                status = 2
+                continue
+            print(
+                f"OK {name} (sweep: {plan.n_points} points x {plan.spec.seeds} seeds ="
+                f" {plan.n_runs} runs of {plan.scenario_name})"
+            )
+    return status
 
 
 def _cmd_scenarios(args: argparse.Namespace) -> int:
@@ -389,8 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("validate", help="check scenario files; exit 2 with the errors")
-    p.add_argument("files", nargs="+", help="scenario files (or shipped scenario names)")
+    p = sub.add_parser("validate", help="check scenario and sweep files; exit 2 with the errors")
+    p.add_argument(
+        "files", nargs="+", help="scenario files (or shipped scenario names) and sweep files"
+    )
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("scenarios", help="list the shipped scenarios")

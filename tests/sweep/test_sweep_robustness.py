@@ -178,3 +178,15 @@ def test_a_killed_sweep_leaves_no_process_behind(tmp_path: Path) -> None:
     while any(_alive(p) for p in family) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [p for p in family if _alive(p)]
+
+
+def test_validate_checks_a_sweep_file(tmp_path: Path) -> None:
+    good = _sweep(tmp_path, seeds=2)
+    proc = cli("validate", str(good), str(TINY_SCENARIO))
+    assert proc.returncode == 0, proc.stderr
+    assert f"OK {good} (sweep: 2 points x 2 seeds = 4 runs" in proc.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"scenario: {TINY_SCENARIO}\nparameters:\n  price_path.nope: [1, 2]\n")
+    proc = cli("validate", str(bad))
+    assert proc.returncode == 2 and "price_path.nope" in proc.stderr and "line 3" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -45,6 +45,13 @@ __all__ = ["MAX_ATTEMPTS", "SweepOutcome", "print_report", "run_sweep"]
 #: A run whose worker process dies this many times is recorded as failed.
 MAX_ATTEMPTS: Final = 3
 
+#: Columns the final table always shows beside the ranking metric: did the fund run out, and
+#: how much debt could not be covered.
+SAFETY_COLUMNS: Final = ("p_insurance_fund_exhausted", "bad_debt_mean", "var95_bad_debt")
+
+#: Fewer seeds per point than this and the final table warns that its tail statistics are rough.
+FEW_SEEDS: Final = 20
+
 
 @dataclasses.dataclass
 class SweepOutcome:
@@ -386,15 +393,27 @@ def print_report(plan: SweepPlan, outcome: SweepOutcome, *, n: int = 5) -> None:
         for header in headers:
             table.add_column(header, justify="right")
         table.add_column(col, justify="right")
+        # The safety check the shipped sweep files say to read first, whatever the ranking.
+        safety = [c for c in SAFETY_COLUMNS if c != col and c in frame.columns]
+        for c in safety:
+            table.add_column(c, justify="right")
         table.add_column("ok/runs", justify="right")
         for _, r in frame.iterrows():
             table.add_row(
                 str(int(r["point_id"])),
                 *(_fmt(r[k]) for k in plan.keys),
                 _fmt(r[col]),
+                *(_fmt(r[c]) for c in safety),
                 f"{int(r['n_ok'])}/{int(r['n_runs'])}",
             )
         console.print(table)
+    seeds = plan.spec.seeds
+    if seeds < FEW_SEEDS:
+        console.print(
+            f"note: {seeds} seed(s) per point: the tail statistics (p5/p95, VaR95, CVaR95, LaR95,"
+            f" P(fund exhausted)) are rough estimates; a 95% quantile needs {FEW_SEEDS}+ seeds"
+            " to be more than the largest value seen"
+        )
     console.print(
         f"{outcome.n_recorded}/{outcome.n_runs} runs recorded ({outcome.n_new} now,"
         f" {outcome.n_skipped} before; {outcome.n_failed} failed) on {outcome.backend}"

@@ -190,3 +190,21 @@ def test_validate_checks_a_sweep_file(tmp_path: Path) -> None:
     proc = cli("validate", str(bad))
     assert proc.returncode == 2 and "price_path.nope" in proc.stderr and "line 3" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_the_final_table_shows_the_safety_check_and_warns_about_few_seeds(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, seeds=2)
+    sweep.write_text(sweep.read_text() + "metric: final_mark_price\n")
+    command = ["sweep", str(sweep), "--out", str(tmp_path / "o"), "--workers", "1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "perpsim", *command],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for column in ("p_insurance_fund_exhausted", "bad_debt_mean", "var95_bad_debt"):
+        assert column in proc.stdout
+    assert "2 seed(s) per point" in proc.stdout and "rough" in proc.stdout

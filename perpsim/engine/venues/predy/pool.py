@@ -236,6 +236,11 @@ class _Flows:
     usdc_in: float = 0.0
     usdc_out: float = 0.0
     bad_debt: float = 0.0
+    #: Negative vault values no one paid at settlement (kept apart from ``bad_debt``, as the
+    #: MCDEX engine keeps its settlement shortfall: the venue contract's ``bad_debt()`` is the
+    #: loss the design itself wrote off, and a settled account's negative balance is the
+    #: caller's to count).
+    settlement_shortfall: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -1213,7 +1218,7 @@ class PredyMarket(EventEmitter):
         v = self.vaults.read(row)
         value = self.vault_value(v, self.marks(), self.funding_now())
         payout = max(value, 0.0)
-        self.flows.bad_debt += payout - value
+        self.flows.settlement_shortfall += payout - value
         self.vaults.write(row, FLAT_VAULT)
         self.flows.usdc_out += payout
         name = self.vaults.names[row]
@@ -1236,7 +1241,7 @@ class PredyMarket(EventEmitter):
         underlying = st.amount_underlying * spot if self.status is not Status.SETTLED else 0.0
         value = self.total_value() - underlying
         f = self.flows
-        expected = f.usdc_in - f.usdc_out + f.bad_debt
+        expected = f.usdc_in - f.usdc_out + f.bad_debt + f.settlement_shortfall
         scale = f.usdc_in + f.usdc_out + 1.0
         if abs(value - expected) > 1e-9 * scale:
             problems.append(

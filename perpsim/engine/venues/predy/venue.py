@@ -570,7 +570,8 @@ class PredyVenue:
         }
 
     def bad_debt(self) -> float:
-        """Written off at settlement (negative vaults, a negative pool)."""
+        """Written off by the design: a negative pool at settlement (a settled vault's negative
+        value is counted apart, as the settlement shortfall)."""
         return self.market.flows.bad_debt
 
     def observe(self) -> dict[str, Any]:

@@ -200,7 +200,7 @@ def _color(s: SeriesSpec) -> str:
 def _y_range(panel: PanelSpec, finite: Floats) -> tuple[float, float]:
     if not finite.size:
         return (0.0, 1.0)
-    lo, hi = float(finite.min()), float(finite.max())
+    lo, hi = float(np.min(finite)), float(np.max(finite))
     if panel.from_zero:
         lo = min(lo, 0.0)
     # A flat or nearly flat series gets a readable span (0.1% for rates, 2% or 1 otherwise)

@@ -109,7 +109,11 @@ def fig_liquidations(run: RunData, markers: Sequence[Marker]) -> Figure:
                 b = _binned(lt, w, edges)
                 ax_l.bar(centers, b, width, bottom=bottom_l, color=color, label=label)
                 bottom_l += b
-            tops = {"n": bottom_n.max(), "v": bottom_v.max(), "l": bottom_l.max()}
+            tops = {
+                "n": float(np.max(bottom_n)),
+                "v": float(np.max(bottom_v)),
+                "l": float(np.max(bottom_l)),
+            }
             if total_loss == 0:
                 no_data(ax_l, "no liquidation loss: the liquidated accounts covered their own")
                 ax_l.set_ylim(0, 1)
@@ -119,7 +123,7 @@ def fig_liquidations(run: RunData, markers: Sequence[Marker]) -> Figure:
             v_bins = _binned(t, np.nan_to_num(run.column("liquidation_volume")), edges)
             ax_n.bar(centers, n_bins, width, color=COLORS["muted"], label="liquidations")
             ax_v.bar(centers, v_bins, width, color=COLORS["muted"], label="contracts")
-            tops = {"n": float(n_bins.max()), "v": float(v_bins.max()), "l": 0.0}
+            tops = {"n": float(np.max(n_bins)), "v": float(np.max(v_bins)), "l": 0.0}
             no_data(ax_l, "no event log: losses per liquidation unknown")
         ax_n.set_title(f"Liquidations per {name}")
         ax_n.set_ylabel("liquidations")

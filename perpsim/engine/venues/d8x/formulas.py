@@ -264,22 +264,43 @@ def k_star(
     return ks
 
 
+def incentive_shape(k_ratio: float) -> float:
+    """The shape of the incentive spread in k / Π̄ (D8X simulator's ``penalization_function``).
+
+    Odd and bounded: 1 − (1 − x)² on [0, 1], −(1 − (1 − |x|)²) on [−1, 0], ±1 beyond. It is 0 for
+    k = 0, so the mid price carries no incentive spread.
+    """
+    if k_ratio >= 1.0:
+        return 1.0
+    if k_ratio <= -1.0:
+        return -1.0
+    bump = 1.0 - (1.0 - abs(k_ratio)) ** 2
+    return bump if k_ratio >= 0.0 else -bump
+
+
 def perp_price(
     k: float,
     q: float,
     s2: float,
     k_star_value: float,
     minimal_spread: float,
+    incentive_spread: float = 0.0,
+    trader_exposure_ema: float = 1.0,
 ) -> float:
     """The AMM's price for a signed trade ``k`` (``calculatePerpetualPrice``).
 
-    p(k) = S2 (1 + s Q(k) + sgn(k) δ), with s = +1 if k ≥ k* else −1, ``q`` = Q(k) the default
-    probability of the post-trade state and δ the minimal spread (δ = 0 for k = 0: the mid
+    p(k) = S2 (1 + s Q(k) + sgn(k) δ + ι shape(k / Π̄)), with s = +1 if k ≥ k* else −1, ``q`` =
+    Q(k) the default probability of the post-trade state, δ the minimal spread (δ = 0 for k = 0:
+    the mid price), ι the incentive spread and Π̄ the trader-exposure EMA (D8X's simulator,
+    ``calculate_perp_priceV4``; ι = 0 in the deployed parameters, which leaves the contracts'
     price).
     """
     premium = q if k >= k_star_value else -q
     spread = 0.0 if k == 0.0 else (minimal_spread if k > 0.0 else -minimal_spread)
-    return s2 * (1.0 + premium + spread)
+    incentive = 0.0
+    if incentive_spread != 0.0 and k != 0.0:
+        incentive = incentive_spread * incentive_shape(k / trader_exposure_ema)
+    return s2 * (1.0 + premium + spread + incentive)
 
 
 # -- mark price and funding ---------------------------------------------------------------------

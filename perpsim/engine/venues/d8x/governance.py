@@ -38,6 +38,8 @@ class D8XGovernance(FrozenModel):
             the DF (``fLiquidationPenaltyRate``).
         minimal_spread: δ of the price while the DF is at target (``fMinimalSpread``).
         minimal_spread_in_stress: δ while the DF is below target (``fMinimalSpreadInStress``).
+        incentive_spread: ι, the D8X simulator's incentive spread (``fIncentiveSpread``), added
+            to the price as ι × incentive_shape(k / Π̄); 0 in the deployed parameters.
         lot_size: the grid of positions and trades, base currency (``fLotSizeBC``).
         funding_rate_clamp: Δ, the premium inside which no funding is paid (``fFundingRateClamp``).
         mark_price_ema_lambda: λ of the mark premium EMA (``fMarkPriceEMALambda``).
@@ -46,8 +48,10 @@ class D8XGovernance(FrozenModel):
         rho23: correlation of the two (``fRho23``).
         stress_return_s2_down: r2−, the index's down stress return (``fStressReturnS2[0]``).
         stress_return_s2_up: r2+ (``fStressReturnS2[1]``).
-        stress_return_s3_down: r3−, the quanto collateral's (``fStressReturnS3[0]``).
-        stress_return_s3_up: r3+ (``fStressReturnS3[1]``).
+        stress_return_s3_down: r3−, the quanto collateral's return in the S2-down stress
+            scenario (``fStressReturnS3[0]``). Either sign: the collateral may fall with the
+            index (D8X's MATIC pool for BTCUSD uses −20% / −10%).
+        stress_return_s3_up: r3+, its return in the S2-up scenario (``fStressReturnS3[1]``).
         cover_n_rate: n = max(rate × active accounts, 5) traders covered (``fDFCoverNRate``).
         df_lambda_slow: λ of the exposure EMAs when the exposure falls (``fDFLambda[0]``).
         df_lambda_fast: λ when it rises (``fDFLambda[1]``).
@@ -64,7 +68,10 @@ class D8XGovernance(FrozenModel):
             (``iTargetPoolSizeUpdateTime``).
         pricing_capital: ``amm_fund`` (M = AMM fund: the deployed contracts) or ``pool``
             (M = AMM fund + AMM margin + ``pricing_lp_share`` × LP cash: D8X's simulator).
-        pricing_lp_share: the share of LP cash in the ``pool`` pricing capital.
+        pricing_lp_share: the share P of LP cash in the ``pool`` pricing capital. D8X's
+            simulator starts P at 0 when LPs deposit and raises it towards min(LP cash,
+            0.75 DF) over its fund-transfer convergence period; here P is fixed, by default 0
+            (the simulator's value for a fresh deposit, hence for its first trade).
     """
 
     initial_margin_rate_alpha: float = Field(0.06, gt=0.0, lt=1.0)
@@ -76,6 +83,7 @@ class D8XGovernance(FrozenModel):
     liquidation_penalty_rate: float = Field(0.002, ge=0.0, lt=0.1)
     minimal_spread: float = Field(0.0005, ge=0.0, lt=0.5)
     minimal_spread_in_stress: float = Field(0.001, ge=0.0, lt=0.5)
+    incentive_spread: float = Field(0.0, ge=0.0, lt=0.5)
     lot_size: float = Field(0.0001, gt=0.0)
     funding_rate_clamp: float = Field(0.0005, ge=0.0, lt=0.5)
     mark_price_ema_lambda: float = Field(0.7, gt=0.0, lt=1.0)
@@ -84,8 +92,8 @@ class D8XGovernance(FrozenModel):
     rho23: float = Field(0.1, ge=-1.0, le=1.0)
     stress_return_s2_down: float = Field(-0.5, lt=0.0)
     stress_return_s2_up: float = Field(0.2, gt=0.0)
-    stress_return_s3_down: float = Field(-0.1, lt=0.0)
-    stress_return_s3_up: float = Field(0.1, gt=0.0)
+    stress_return_s3_down: float = Field(-0.1, gt=-10.0, lt=10.0)
+    stress_return_s3_up: float = Field(0.1, gt=-10.0, lt=10.0)
     cover_n_rate: float = Field(0.04, ge=0.0)
     df_lambda_slow: float = Field(0.999, gt=0.0, lt=1.0)
     df_lambda_fast: float = Field(0.25, gt=0.0, lt=1.0)
@@ -97,7 +105,7 @@ class D8XGovernance(FrozenModel):
     price_move_threshold: float = Field(0.0001, ge=0.0, lt=1.0)
     default_fund_target_interval: float = Field(28_800.0, ge=0.0)
     pricing_capital: Literal["amm_fund", "pool"] = "amm_fund"
-    pricing_lp_share: float = Field(1.0, ge=0.0, le=1.0)
+    pricing_lp_share: float = Field(0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _consistent(self) -> D8XGovernance:

@@ -150,6 +150,9 @@ class PoolState:
     deposited: float = 0.0
     withdrawn: float = 0.0
     emergency_shortfall: float = 0.0
+    # Collateral put into the pool side (AMM fund, DF, LP cash) less what LPs took out: the
+    # base of the AMM's P&L.
+    pool_contributed: float = 0.0
 
 
 @dataclass
@@ -373,7 +376,15 @@ class D8XPool(EventEmitter):
             if st.default_fund_cash > st.default_fund_target
             else g.minimal_spread_in_stress
         )
-        return f.perp_price(k, self._pd(txn, k).q, st.s2, ks, spread)
+        return f.perp_price(
+            k,
+            self._pd(txn, k).q,
+            st.s2,
+            ks,
+            spread,
+            g.incentive_spread,
+            st.trader_exposure_ema,
+        )
 
     # -- the hook ------------------------------------------------------------------------------
 
@@ -791,6 +802,7 @@ class D8XPool(EventEmitter):
         txn = self._begin()
         txn.st.amm_fund_cash += amt
         txn.st.deposited += amt
+        txn.st.pool_contributed += amt
         self._update_k_star(txn)
         txn.events.append(("fund_amm", {"amount": amt}))
         self._commit(txn, None)
@@ -802,6 +814,7 @@ class D8XPool(EventEmitter):
         txn = self._begin()
         txn.st.default_fund_cash += amt
         txn.st.deposited += amt
+        txn.st.pool_contributed += amt
         txn.events.append(("fund_default_fund", {"amount": amt}))
         self._commit(txn, None)
 
@@ -1142,6 +1155,7 @@ class D8XPool(EventEmitter):
             self._settle_funding(st, m)
             m.cash -= amt
             st.lp_cash += amt
+            st.pool_contributed += amt
             st.share_supply += minted
             shares = dict(self.shares)
             shares[self.names[row]] = shares.get(self.names[row], 0.0) + minted
@@ -1177,6 +1191,7 @@ class D8XPool(EventEmitter):
             m = self._row_of(txn, row)
             m.cash += payout
             st.lp_cash -= payout
+            st.pool_contributed -= payout
             st.share_supply -= sh
             shares_now = dict(self.shares)
             left = held - sh
@@ -1251,6 +1266,7 @@ class D8XPool(EventEmitter):
         m = self._row_of(txn, row)
         m.cash += payout
         st.lp_cash -= payout
+        st.pool_contributed -= payout
         st.share_supply -= sh
         shares_now = dict(self.shares)
         if held - sh > held * SHARE_RTOL:
@@ -1308,6 +1324,15 @@ class D8XPool(EventEmitter):
         cash = self._cash[:n] - pos * (self._uaf_now(st) - self._fstart[:n])
         out: FloatArray = pos * b2c + cash - self._locked[:n] / c2q
         return out
+
+    def amm_pnl(self) -> float:
+        """The AMM's P&L so far: what the pool side (the AMM's margin account at the mark, the AMM
+        fund, LP cash and the DF) holds now, less the collateral put into it (funding of the AMM
+        fund and the DF, LP deposits, less LP withdrawals). Fees earned count; bad debt the pool
+        absorbed is lost."""
+        st = self.view_state()
+        held = float(self.margin_balances()[0]) + st.amm_fund_cash + st.lp_cash
+        return held + st.default_fund_cash - st.pool_contributed
 
     def margin_requirements(self, initial: bool) -> FloatArray:
         """Initial or maintenance margin of every account (at the mark price), as of now."""

@@ -222,3 +222,39 @@ def test_the_amms_pnl_is_what_the_traders_lose() -> None:
     traders = values["a.margin_balance"] + values["b.margin_balance"] - 800.0
     assert values["pool.amm_pnl"] != 0.0
     assert values["pool.amm_pnl"] == pytest.approx(-traders, abs=1e-9)
+
+
+def test_quanto_targets_out_of_reach_are_refused_up_front() -> None:
+    """With σ3 this large no quanto AMM fund reaches the target DD (the contracts revert)."""
+    from perpsim.engine.venues.d8x.config import D8XConfig
+    from perpsim.errors import GovernanceError
+
+    assert f.quanto_target_reachable(0.37, -2.5828074520)
+    assert not f.quanto_target_reachable(0.38, -2.5828074520)
+    with pytest.raises(ValueError, match="no quanto AMM fund reaches"):
+        f.target_collateral_m3(1.0, 1000.0, 1000.0, 1.0, 0.05, 0.8, 0.1, -2.58)
+    with pytest.raises(ValueError, match=r"keep sigma3 below 0\.3737"):
+        D8XConfig.model_validate({"pool": {"collateral": "quanto"}, "governance": {"sigma3": 0.6}})
+    # The same σ3 is harmless for quote collateral, and a quanto change at run time is refused.
+    D8XConfig.model_validate({"pool": {"collateral": "quote"}, "governance": {"sigma3": 0.6}})
+    config = D8XConfig.model_validate({"pool": {"collateral": "quanto"}})
+    with pytest.raises(GovernanceError, match="too large for amm_target_dd_baseline"):
+        config.with_governance("sigma3", 0.6)
+    report = run_replay_doc(
+        {
+            "kind": "d8x",
+            "ops": [
+                {"op": "set_index", "price": 1000.0},
+                {"op": "set_collateral_price", "price": 2.0},
+                {"op": "create_pool", "collateral": "quanto", "amm_fund": 100.0},
+                {
+                    "op": "set_governance",
+                    "key": "sigma3",
+                    "value": 0.6,
+                    "expect_error": "too large",
+                },
+                {"op": "observe", "names": ["pool.k_star"]},
+            ],
+        }
+    )
+    assert report.ok, report.failures

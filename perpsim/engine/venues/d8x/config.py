@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from perpsim.engine.core.config import FrozenModel, NonNegativeReal, PositiveReal, problem_at
-from perpsim.engine.venues.d8x.governance import GOVERNANCE_KEYS, D8XGovernance
+from perpsim.engine.venues.d8x.governance import (
+    GOVERNANCE_KEYS,
+    D8XGovernance,
+    check_quanto_targets,
+)
 from perpsim.errors import GovernanceError
 
 __all__ = ["D8XConfig", "D8XPoolConfig"]
@@ -73,6 +77,15 @@ class D8XConfig(FrozenModel):
                     )
         return value
 
+    @model_validator(mode="after")
+    def _quanto_targets_reachable(self) -> Self:
+        if self.pool.collateral == "quanto":
+            try:
+                check_quanto_targets(self.governance)
+            except GovernanceError as exc:
+                raise ValueError(f"governance: {exc}") from None
+        return self
+
     def with_governance(self, key: str, value: float | str) -> Self:
         """A copy with one parameter changed, validated as ``set_governance`` does.
 
@@ -81,4 +94,7 @@ class D8XConfig(FrozenModel):
         """
         if key not in GOVERNANCE_KEYS:
             raise GovernanceError(f"unknown D8X parameter {key!r}")
-        return self.model_copy(update={"governance": self.governance.with_changes(**{key: value})})
+        governance = self.governance.with_changes(**{key: value})
+        if self.pool.collateral == "quanto":
+            check_quanto_targets(governance)
+        return self.model_copy(update={"governance": governance})

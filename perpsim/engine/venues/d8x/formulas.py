@@ -402,8 +402,24 @@ def target_collateral_m3(
     a = (math.expm1(sigma3 * sigma3) * dd2 - 1.0) * v * v
     b = (2.0 * math.expm1(sigma2 * sigma3 * rho) * dd2 - 2.0 + 2.0 * kappa) * v
     c = math.expm1(sigma2 * sigma2) * dd2 - kappa * kappa + 2.0 * kappa - 1.0
-    root = math.sqrt(b * b - 4.0 * a * c)
+    disc = b * b - 4.0 * a * c
+    if disc < 0.0:
+        raise ValueError(
+            f"no quanto AMM fund reaches the distance to default {dd!r} with sigma3 = {sigma3!r}"
+            " (the quadratic has no real root; the contracts' getTargetCollateralM3 reverts)"
+        )
+    root = math.sqrt(disc)
     return max((-b + root) / (2.0 * a), (-b - root) / (2.0 * a))
+
+
+def quanto_target_reachable(sigma3: float, dd: float) -> bool:
+    """Whether a quanto AMM fund can reach distance to default ``dd`` whatever the exposure.
+
+    The quadratic of ``target_collateral_m3`` has real roots for every K2 and L1 when its
+    leading factor (e^{σ3²} − 1) DD² − 1 is negative: the collateral's own volatility must not
+    swamp the target (σ3 < sqrt(ln(1 + 1/DD²)), 0.374 for DD = −2.58).
+    """
+    return math.expm1(sigma3 * sigma3) * dd * dd < 1.0
 
 
 def amm_fund_target(

@@ -166,3 +166,22 @@ class D8XGovernance(FrozenModel):
 
 #: Every governance key, in the spec's order.
 GOVERNANCE_KEYS: tuple[str, ...] = tuple(D8XGovernance.model_fields)
+
+
+def check_quanto_targets(g: D8XGovernance) -> None:
+    """Refuse parameters under which no quanto AMM fund reaches a target distance to default.
+
+    The contracts would revert every action that updates the AMM fund target (see
+    ``formulas.quanto_target_reachable``).
+
+    Raises:
+        GovernanceError: sigma3 is too large for one of the target distances to default.
+    """
+    for key in ("amm_target_dd_baseline", "amm_target_dd_stress"):
+        dd = getattr(g, key)
+        if math.expm1(g.sigma3 * g.sigma3) * dd * dd >= 1.0:
+            limit = math.sqrt(math.log1p(1.0 / (dd * dd)))
+            raise GovernanceError(
+                f"sigma3 = {g.sigma3!r} is too large for {key} = {dd!r} in a quanto pool: no AMM"
+                f" fund reaches that distance to default (keep sigma3 below {limit:.4g})"
+            )

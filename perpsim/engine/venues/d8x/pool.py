@@ -30,7 +30,7 @@ from perpsim.engine.core.numbers import check_lot, check_positive, check_price, 
 from perpsim.engine.core.status import Status
 from perpsim.engine.venues.d8x import formulas as f
 from perpsim.engine.venues.d8x.formulas import Collateral
-from perpsim.engine.venues.d8x.governance import D8XGovernance
+from perpsim.engine.venues.d8x.governance import D8XGovernance, check_quanto_targets
 from perpsim.engine.venues.d8x.hook import HOOKS, Action, Step
 from perpsim.errors import (
     BadAmountError,
@@ -155,6 +155,11 @@ class PoolState:
     pool_contributed: float = 0.0
 
 
+def _check_quanto_targets(collateral: Collateral, g: D8XGovernance) -> None:
+    if collateral is Collateral.QUANTO:
+        check_quanto_targets(g)
+
+
 @dataclass
 class _Txn:
     """A working copy of the pool: the scalars, the rows an action touched, new accounts,
@@ -212,6 +217,7 @@ class D8XPool(EventEmitter):
         self._view: PoolState | None = None
         self._view_key: tuple[int, int, float] | None = None
         g = governance
+        _check_quanto_targets(collateral, g)
         t = check_time(now, "start time")
         s2, _ = oracle.index(t)
         pi = max(
@@ -1304,6 +1310,7 @@ class D8XPool(EventEmitter):
     def set_governance(self, key: str, value: Any) -> None:
         """Change one parameter (validated); funding up to now accrues under the old rate."""
         new = self.state.governance.with_changes(**{key: value})
+        _check_quanto_targets(self.collateral, new)
         txn = self._begin()
         self._accrue_funding(txn)
         txn.st.governance = new

@@ -87,6 +87,10 @@ class VenueSpec:
         experimental: not yet checked against the design's reference cases.
         products: the products a venue of this kind trades (the first is the default); a
             population's ``product:`` must be one of them.
+        loss_funds: the funds that absorb a bankrupt trader's loss, in the order they do, each
+            as ``(time-series column, name)``; empty when the design has none (its losses fall
+            on the LPs). ``perpsim compare`` reports each fund's fall.
+        loss_note: who bears a loss, in one sentence (what the design does not have, too).
     """
 
     kind: str
@@ -100,6 +104,8 @@ class VenueSpec:
     figures: tuple[FigureSpec, ...] = field(default=())
     experimental: bool = False
     products: tuple[str, ...] = SINGLE_PRODUCT
+    loss_funds: tuple[tuple[str, str], ...] = ()
+    loss_note: str = ""
 
 
 class UnknownVenueError(KeyError):

@@ -83,6 +83,16 @@ SPEC = VenueSpec(
         observations=(*POOL_FIELDS, *QUOTE_FIELDS, *ACCOUNT_FIELDS),
     ),
     figures=FIGURES,
+    loss_funds=(
+        ("d8x_lp_cash", "LP cash"),
+        ("d8x_amm_fund_cash", "AMM fund"),
+        ("d8x_default_fund_cash", "default fund"),
+    ),
+    loss_note=(
+        "a bankrupt trader's loss is taken by the AMM's margin, refilled from LP cash and the"
+        " AMM fund, then the default fund; no insurance fund and no social loss: beyond the"
+        " funds the pool goes to EMERGENCY"
+    ),
 )
 
 __all__ = [

@@ -95,6 +95,11 @@ SPEC = VenueSpec(
         observations=tuple(dict.fromkeys((*PERP_FIELDS, *AMM_FIELDS, *ACCOUNT_FIELDS))),
     ),
     figures=FIGURES,
+    loss_funds=(("insurance_fund", "insurance fund"),),
+    loss_note=(
+        "a bankrupt trader's loss is paid by the insurance fund; beyond it, it is socialised"
+        " to the opposite side's holders (social loss)"
+    ),
 )
 
 __all__ = [

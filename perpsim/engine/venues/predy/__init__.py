@@ -66,6 +66,10 @@ SPEC = VenueSpec(
     ),
     figures=FIGURES,
     products=PRODUCTS,
+    loss_note=(
+        "no insurance fund and no social loss: an insolvent vault's shortfall falls on the LPs"
+        " (the pool's equity)"
+    ),
 )
 
 __all__ = [

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_SIGMA",
     "MIN_PRICE",
     "SECONDS_PER_YEAR",
+    "BarColumns",
     "BootstrapPath",
     "ConstantPath",
     "Duration",
@@ -307,6 +308,27 @@ class _DataPathBase(_PathBase):
         return self
 
 
+class BarColumns(_Frozen):
+    """The columns of each bar's high, low and close (``HistoricalPath.bars``).
+
+    With them, the path goes through every bar's extremes instead of only its open: each bar
+    of length Δ starting at ``t`` gives the points open (at ``t``), its first extreme (at
+    ``t + Δ/3``) and its second extreme (at ``t + 2Δ/3``), then the next bar's open (the last
+    bar ends at its close, at ``t + Δ``). A bar that closed below its open is taken to have
+    made its high first and then its low; any other bar its low first. The interpolated path
+    is then kept within each bar's ``[low, high]``.
+
+    Attributes:
+        high: Column of each bar's highest price.
+        low: Column of each bar's lowest price.
+        close: Column of each bar's last price (it says which extreme came first).
+    """
+
+    high: str = Field(default="high", min_length=1)
+    low: str = Field(default="low", min_length=1)
+    close: str = Field(default="close", min_length=1)
+
+
 class HistoricalPath(_DataPathBase):
     """Replay of a real price series from a CSV file, resampled to the ticks.
 
@@ -331,9 +353,14 @@ class HistoricalPath(_DataPathBase):
             rejects the data.
         bridge_window: Number of data returns in the centred window used to estimate the local
             volatility of the ``"bridge"`` interpolation.
+        bars: The rows are bars (``price_column`` their open): route the path through each
+            bar's high and low (see :class:`BarColumns`). Without it the path only goes
+            through the opens, and an hourly file's lows are lost (Black Thursday's 86 USD
+            low came inside an hour that opened at 96.5 and closed at 111).
     """
 
     kind: Literal["historical"] = "historical"
+    bars: BarColumns | None = None
 
 
 class BootstrapPath(_DataPathBase):

@@ -39,15 +39,19 @@ from perpsim.oracle.config import (
 from perpsim.oracle.data import PriceSeries, format_time, load_price_series, resolve_data_file
 
 __all__ = [
+    "Bars",
     "RegimeSwitchingResult",
     "apply_shocks",
+    "bar_points",
     "bridge_interpolate",
     "build_path",
     "check_price_range",
+    "load_bars",
     "load_path_data",
     "path_start_time",
     "regime_switching_path",
     "resample",
+    "within_bars",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -167,16 +171,116 @@ def load_path_data(config: HistoricalPath | BootstrapPath, base_dir: Path | None
     Raises:
         ConfigError: If the file is missing or its data is invalid.
     """
-    path = resolve_data_file(config.file, base_dir)
+    if isinstance(config, HistoricalPath) and config.bars is not None:
+        bars = load_bars(config, base_dir)
+        times, prices = bar_points(bars)
+        return PriceSeries(times=times, prices=prices, source=bars.source)
+    return _load_column(config, base_dir, config.price_column)
+
+
+def _load_column(
+    config: HistoricalPath | BootstrapPath, base_dir: Path | None, column: str
+) -> PriceSeries:
     return load_price_series(
-        path,
+        resolve_data_file(config.file, base_dir),
         time_column=config.time_column,
-        price_column=config.price_column,
+        price_column=column,
         filter=config.filter,
         start=config.start,
         end=config.end,
         gap_tolerance=config.gap_tolerance,
     )
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Price bars: open, high, low and close at each bar's start time.
+
+    Attributes:
+        times: Unix seconds of each bar's start, strictly increasing.
+        open: Each bar's first price.
+        high: Each bar's highest price.
+        low: Each bar's lowest price.
+        close: Each bar's last price.
+        length: Each bar's length in seconds (the next bar's start; the last bar: the median).
+        source: The file.
+    """
+
+    times: IntArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    length: IntArray
+    source: Path
+
+
+def load_bars(config: HistoricalPath, base_dir: Path | None) -> Bars:
+    """The bars of a historical path with ``bars:`` (each column validated like the prices).
+
+    Raises:
+        ConfigError: A column is missing or invalid, a bar's high or low does not contain its
+            open and close, or bars are shorter than 3 s (their points would coincide).
+    """
+    columns = config.bars
+    if columns is None:
+        raise ValueError("the path has no bars: section")
+    o = _load_column(config, base_dir, config.price_column)
+    loaded = []
+    for name in ("high", "low", "close"):
+        column = getattr(columns, name)
+        try:
+            loaded.append(_load_column(config, base_dir, column).prices)
+        except ConfigError as exc:
+            text = str(exc).replace(f"price_column {column!r}", f"column {column!r}")
+            raise ConfigError(f"bars.{name}: {text}") from None
+    h, lo, c = loaded
+    times = o.times
+    length = np.diff(times)
+    length = np.append(length, int(np.median(length)) if length.size else 0)
+    src = o.source
+    where = f"bars: {src}"
+    top = np.maximum(o.prices, c)
+    bottom = np.minimum(o.prices, c)
+    for bad, what in (
+        (h < top, "high is below its open or close"),
+        (lo > bottom, "low is above its open or close"),
+    ):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ConfigError(
+                f"{where}: the bar at {format_time(int(times[i]))} has open {o.prices[i]:g},"
+                f" high {h[i]:g}, low {lo[i]:g}, close {c[i]:g}: its {what}"
+                f" ({int(bad.sum())} such bar(s)); check the column names"
+            )
+    if length.min() < 3:
+        raise ConfigError(f"{where}: bars {int(length.min())} s apart are too short (3 s or more)")
+    return Bars(times, o.prices, h, lo, c, length.astype(np.int64), src)
+
+
+def bar_points(bars: Bars) -> tuple[IntArray, FloatArray]:
+    """The points a path through ``bars`` visits (see :class:`~perpsim.oracle.config.BarColumns`).
+
+    Returns:
+        Strictly increasing Unix times and their prices: per bar its open, its first and its
+        second extreme at a third and two thirds of the bar; then the last bar's close at its
+        end.
+    """
+    falling = bars.close < bars.open
+    first = np.where(falling, bars.high, bars.low)
+    second = np.where(falling, bars.low, bars.high)
+    third = bars.length // 3
+    times = np.stack((bars.times, bars.times + third, bars.times + 2 * third), axis=1).ravel()
+    prices = np.stack((bars.open, first, second), axis=1).ravel()
+    times = np.append(times, bars.times[-1] + bars.length[-1])
+    prices = np.append(prices, bars.close[-1])
+    return times.astype(np.int64), prices.astype(np.float64)
+
+
+def within_bars(bars: Bars, absolute: IntArray, prices: FloatArray) -> FloatArray:
+    """``prices`` at Unix times ``absolute`` kept within the ``[low, high]`` of their bar."""
+    k = np.clip(np.searchsorted(bars.times, absolute, side="right") - 1, 0, bars.times.size - 1)
+    return np.asarray(np.clip(prices, bars.low[k], bars.high[k]), dtype=np.float64)
 
 
 def apply_shocks(prices: FloatArray, times: npt.ArrayLike, shocks: tuple[Shock, ...]) -> FloatArray:
@@ -324,6 +428,7 @@ def bridge_interpolate(
     ticks: npt.ArrayLike,
     rng: np.random.Generator,
     window: int = 24,
+    variance_rate: FloatArray | None = None,
 ) -> FloatArray:
     """Fills in a coarse price series with a log-price Brownian bridge.
 
@@ -344,6 +449,9 @@ def bridge_interpolate(
         rng: Random stream; one standard normal per tick strictly between two data times plus
             one per such interval.
         window: Number of data returns in the volatility estimate (at least 2).
+        variance_rate: The bridge's variance per time unit on each data interval, instead of
+            the estimate from the data (a path through bars' extremes takes it from the opens:
+            the swings to a high and a low are not independent returns).
 
     Returns:
         Prices at the ticks.
@@ -353,7 +461,12 @@ def bridge_interpolate(
     t = np.asarray(ticks, dtype=np.int64)
     n_int = t_data.size - 1
     dt_data = np.diff(t_data).astype(np.float64)
-    rate = _local_variance_rate(np.diff(x_data), dt_data, window)
+    if variance_rate is None:
+        rate = _local_variance_rate(np.diff(x_data), dt_data, window)
+    else:
+        rate = np.asarray(variance_rate, dtype=np.float64)
+        if rate.shape != dt_data.shape:
+            raise ValueError(f"variance_rate needs {dt_data.size} values, got {rate.size}")
 
     j = np.clip(np.searchsorted(t_data, t, side="right") - 1, 0, n_int - 1)
     frac = (t - t_data[j]).astype(np.float64) / dt_data[j]
@@ -480,9 +593,27 @@ def _historical(
             f"{format_time(int(series.times[0]))} to {format_time(int(series.times[-1]))}; "
             "shorten the run or move its start time"
         )
-    return resample(
-        series.times, series.prices, absolute, config.interpolation, rng, config.bridge_window
-    )
+    if config.bars is None:
+        return resample(
+            series.times, series.prices, absolute, config.interpolation, rng, config.bridge_window
+        )
+    bars = load_bars(config, base_dir)
+    if config.interpolation == "bridge":
+        # The bridge's volatility is the opens' (as without bars), one rate per bar for its
+        # three intervals: the swings through a bar's high and low are its range, not returns.
+        per_bar = _local_variance_rate(
+            np.diff(np.log(bars.open)) if bars.open.size > 1 else np.zeros(1),
+            bars.length[:-1].astype(np.float64) if bars.open.size > 1 else np.ones(1),
+            config.bridge_window,
+        )
+        per_bar = np.append(per_bar, per_bar[-1])[: bars.open.size]
+        prices = bridge_interpolate(
+            series.times, series.prices, absolute, rng, variance_rate=np.repeat(per_bar, 3)
+        )
+    else:
+        prices = resample(series.times, series.prices, absolute, config.interpolation)
+    # Between its points the bridge (and the line to the next open) may leave the bar's range.
+    return within_bars(bars, absolute, prices)
 
 
 def _bootstrap(

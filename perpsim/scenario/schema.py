@@ -409,6 +409,7 @@ class Scenario(FrozenModel):
 def _data_error_key(message: str) -> str:
     """The price_path key a data-loading error is about."""
     for word, key in (
+        ("bars", "bars"),
         ("filter", "filter"),
         ("time_column", "time_column"),
         ("price_column", "price_column"),

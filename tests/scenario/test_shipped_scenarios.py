@@ -97,6 +97,7 @@ def check_liquidation_ledger(result: RunResult) -> None:
 def test_black_thursday_loses_into_the_insurance_fund() -> None:
     result = run("black_thursday")
     s = result.summary
+    assert s["min_market_price"] == 86.0  # through the hours' lows (bars), not their opens
     assert s["liquidation_count"] > 100
     assert s["liquidation_loss_total"] > 1_000.0
     assert s["insurance_fund_drawdown"] > 1_000.0

@@ -11,7 +11,6 @@ before-hook a trade would run first) and ``<account>.<field>``. See ``docs/venue
 from __future__ import annotations
 
 import contextlib
-import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -21,7 +20,12 @@ import pandas as pd
 
 from perpsim.engine.core.index import SettableOracle
 from perpsim.engine.core.numbers import check_price, check_time
-from perpsim.engine.core.replay import ReplayReport, Value, matches
+from perpsim.engine.core.replay import (
+    ReplayRunner,
+    Value,
+    check_ops,
+    check_top_level,
+)
 from perpsim.engine.core.status import Status
 from perpsim.engine.venue import AccountView
 from perpsim.engine.venues.d8x.formulas import Collateral
@@ -77,7 +81,6 @@ OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "observe": (("names",), ("expect", "rel_tol", "abs_tol")),
     "check_invariants": ((), ()),
 }
-COMMON_KEYS = ("op", "at_time", "expect_error", "comment")
 
 #: ``pool.<field>`` observations.
 POOL_FIELDS: tuple[str, ...] = (
@@ -124,7 +127,7 @@ ACCOUNT_FIELDS: tuple[str, ...] = (
 )
 
 
-class Replay:
+class Replay(ReplayRunner):
     """Runs replay operations against a fresh D8X pool.
 
     Args:
@@ -138,22 +141,11 @@ class Replay:
 
     def __init__(self, doc: Mapping[str, Any], source: str = "<replay>") -> None:
         self.source = source
-        problems: list[str] = []
-        allowed = {"ops", "governance", "kind", "venue", "check_invariants", "description", "name"}
-        for key in doc:
-            if key not in allowed:
-                problems.append(f"{key}: unknown top-level key (allowed: {sorted(allowed)})")
+        problems = check_top_level(doc)
         if doc.get("venue", "d8x") != "d8x":
             problems.append(f"venue: must be 'd8x' in a D8X replay, got {doc.get('venue')!r}")
-        ops = doc.get("ops")
-        if not isinstance(ops, list):
-            problems.append("ops: must be a list of operations")
-            ops = []
-        self.ops: list[dict[str, Any]] = []
-        for i, op in enumerate(ops):
-            problems.extend(_check_op(i, op))
-            if isinstance(op, dict):
-                self.ops.append(op)
+        self.ops, op_problems = check_ops(doc, OPS, _extra_op_problems)
+        problems += op_problems
         gov = doc.get("governance") or {}
         self.governance = D8XGovernance()
         if not isinstance(gov, dict):
@@ -174,12 +166,8 @@ class Replay:
 
     # ----------------------------------------------------------------------------------------
 
-    def run(self) -> ReplayReport:
-        """Run every op in order and return the report."""
-        report = ReplayReport(file=self.source, venue="d8x")
-        for i, op in enumerate(self.ops):
-            self._run_one(i, op, report)
-        return report
+    report_venue = "d8x"
+    observe_errors = (EngineError, KeyError, ValueError, ZeroDivisionError)
 
     def _snapshot(self) -> tuple[Any, ...]:
         pool = self.pool
@@ -196,56 +184,10 @@ class Replay:
             tuple(sorted(pool.shares.items())),
         )
 
-    def _run_one(self, i: int, op: dict[str, Any], report: ReplayReport) -> None:
-        name = op["op"]
-        expect_error = bool(op.get("expect_error", False))
-        before: tuple[Any, ...] | None = None
-        try:
-            if "at_time" in op:
-                self._set_time(op["at_time"])
-            # Taken after the op's own clock move: a refusal must change nothing else.
-            before = self._snapshot() if expect_error else None
-            if name == "observe":
-                self._observe(i, op, report)
-                return
-            if name == "check_invariants":
-                problems = self._need_pool(name).check_invariants()
-                report.results.append({"index": i, "op": name, "result": problems})
-                if problems:
-                    report.failures.append({"index": i, "op": name, "failure": "; ".join(problems)})
-                return
-            result = self._dispatch(name, op)
-        except EngineError as exc:
-            report.errors.append(
-                {
-                    "index": i,
-                    "op": name,
-                    "error_type": type(exc).__name__,
-                    "error": str(exc),
-                    "expected": expect_error,
-                }
-            )
-            if not expect_error:
-                report.failures.append(
-                    {"index": i, "op": name, "failure": f"rejected: {type(exc).__name__}: {exc}"}
-                )
-            elif before is not None and self._snapshot() != before:
-                report.failures.append(
-                    {"index": i, "op": name, "failure": "rejected, but the state changed"}
-                )
-            return
-        if expect_error:
-            report.failures.append(
-                {"index": i, "op": name, "failure": "expected an error, but the op succeeded"}
-            )
-        if result is not None:
-            report.results.append({"index": i, "op": name, "result": result})
-        if self.check_each and self.pool is not None:
-            problems = self.pool.check_invariants()
-            if problems:
-                report.failures.append(
-                    {"index": i, "op": name, "failure": "invariants: " + "; ".join(problems)}
-                )
+    def _invariant_problems(self, required: bool) -> list[str]:
+        if required:
+            return self._need_pool("check_invariants").check_invariants()
+        return self.pool.check_invariants() if self.pool is not None else []
 
     def _set_time(self, t: Any) -> None:
         if self.pool is not None:
@@ -353,41 +295,6 @@ class Replay:
     # ----------------------------------------------------------------------------------------
     # Observation
 
-    def _observe(self, i: int, op: dict[str, Any], report: ReplayReport) -> None:
-        values: dict[str, Value] = {}
-        errors: dict[str, str] = {}
-        for name in op["names"]:
-            try:
-                values[name] = self.value(name)
-            except (EngineError, KeyError, ValueError, ZeroDivisionError) as exc:
-                errors[name] = str(exc).strip("'\"")
-        entry: dict[str, Any] = {"index": i, "values": values}
-        if errors:
-            entry["errors"] = errors
-            report.failures.append(
-                {"index": i, "op": "observe", "failure": f"cannot observe: {errors}"}
-            )
-        report.observations.append(entry)
-        expect = op.get("expect") or {}
-        rel = float(op.get("rel_tol", 1e-9))
-        abs_tol = float(op.get("abs_tol", 1e-9))
-        for name, want in expect.items():
-            got = values[name] if name in values else self._safe_value(name)
-            if not matches(got, want, rel, abs_tol):
-                report.failures.append(
-                    {
-                        "index": i,
-                        "op": "observe",
-                        "failure": f"{name}: expected {want!r}, got {got!r}",
-                    }
-                )
-
-    def _safe_value(self, name: str) -> Value:
-        try:
-            return self.value(name)
-        except (EngineError, KeyError, ValueError, ZeroDivisionError) as exc:
-            return f"error: {exc}"
-
     def value(self, name: str) -> Value:
         """The value of one observation name.
 
@@ -479,30 +386,9 @@ class Replay:
         return simple[fld]()
 
 
-def _check_op(i: int, op: Any) -> list[str]:
-    if not isinstance(op, dict):
-        return [f"ops[{i}]: each operation must be a mapping with an 'op' key, got {op!r}"]
+def _extra_op_problems(i: int, op: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
     name = op.get("op")
-    if name not in OPS:
-        close = difflib.get_close_matches(str(name), OPS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return [f"ops[{i}].op: unknown operation {name!r}{hint}"]
-    required, optional = OPS[name]
-    problems = [f"ops[{i}] ({name}): missing argument {a!r}" for a in required if a not in op]
-    allowed = set(required) | set(optional) | set(COMMON_KEYS)
-    for key in op:
-        if key not in allowed:
-            problems.append(
-                f"ops[{i}] ({name}): unknown argument {key!r}"
-                f" (allowed: {sorted(set(required) | set(optional))})"
-            )
-    if name == "observe" and "names" in op:
-        names = op["names"]
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            problems.append(f"ops[{i}] (observe): names must be a list of strings")
-        expect = op.get("expect")
-        if expect is not None and not isinstance(expect, dict):
-            problems.append(f"ops[{i}] (observe): expect must be a mapping name -> value")
     if name == "set_governance" and op.get("key") not in GOVERNANCE_KEYS:
         problems.append(f"ops[{i}] (set_governance): unknown D8X parameter {op.get('key')!r}")
     return problems

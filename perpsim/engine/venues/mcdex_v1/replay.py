@@ -9,7 +9,6 @@ computed value. :func:`events_to_ops` turns a run's event log into the same oper
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from perpsim.engine.core.index import SettableOracle
-from perpsim.engine.core.replay import ReplayReport, Value, matches
+from perpsim.engine.core.replay import ReplayRunner, Value, check_ops, check_top_level
 from perpsim.engine.venue import AccountView
 from perpsim.engine.venues.mcdex_v1.amm import AMMPool
 from perpsim.engine.venues.mcdex_v1.governance import (
@@ -28,7 +27,7 @@ from perpsim.engine.venues.mcdex_v1.governance import (
     split_governance,
 )
 from perpsim.engine.venues.mcdex_v1.perpetual import ExternalPriceSource, Perpetual
-from perpsim.errors import ConfigError, EngineError, GovernanceError, InvalidOperationError
+from perpsim.errors import ConfigError, GovernanceError, InvalidOperationError
 
 # op name -> (required args, optional args)
 PERPETUAL_OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -64,7 +63,6 @@ AMM_OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "settle_share": (("account", "shares"), ()),
 }
 ALL_OPS = {**PERPETUAL_OPS, **AMM_OPS}
-COMMON_KEYS = ("op", "at_time", "expect_error", "comment")
 
 PERP_FIELDS = (
     "status",
@@ -111,7 +109,7 @@ STORED_FIELDS = (
 ACCUMULATED_FUNDING_KEY = "accumulated_funding_per_contract"
 
 
-class Replay:
+class Replay(ReplayRunner):
     """Runs replay operations against a fresh perpetual (and pool, when the file uses one).
 
     Args:
@@ -126,31 +124,10 @@ class Replay:
 
     def __init__(self, doc: Mapping[str, Any], source: str = "<replay>") -> None:
         self.source = source
-        problems: list[str] = []
-        allowed_top = {
-            "ops",
-            "governance",
-            "venue",
-            "kind",
-            "check_invariants",
-            "description",
-            "name",
-        }
-        for key in doc:
-            if key not in allowed_top:
-                problems.append(f"{key}: unknown top-level key (allowed: {sorted(allowed_top)})")
-        ops = doc.get("ops")
-        if not isinstance(ops, list):
-            problems.append("ops: must be a list of operations")
-            ops = []
-        self.ops: list[dict[str, Any]] = []
-        uses_amm = False
-        for i, op in enumerate(ops):
-            problems.extend(self._check_op(i, op))
-            if isinstance(op, dict):
-                self.ops.append(op)
-                if op.get("op") in AMM_OPS:
-                    uses_amm = True
+        problems = check_top_level(doc)
+        self.ops, op_problems = check_ops(doc, ALL_OPS, _extra_op_problems)
+        problems += op_problems
+        uses_amm = any(op.get("op") in AMM_OPS for op in self.ops)
         venue = doc.get("venue")
         if venue is None:
             venue = "amm" if uses_amm else "perpetual"
@@ -159,6 +136,7 @@ class Replay:
         elif venue == "perpetual" and uses_amm:
             problems.append("venue: 'perpetual' has no AMM pool, but the ops use AMM operations")
         self.venue = str(venue)
+        self.report_venue = self.venue
         gov = doc.get("governance") or {}
         perp_gov = PerpetualGovernance()
         amm_gov = AMMGovernance()
@@ -184,43 +162,7 @@ class Replay:
             self.external = ExternalPriceSource()
             self.perp.price_source = self.external
 
-    @staticmethod
-    def _check_op(i: int, op: Any) -> list[str]:
-        if not isinstance(op, dict):
-            return [f"ops[{i}]: each operation must be a mapping with an 'op' key, got {op!r}"]
-        name = op.get("op")
-        if name not in ALL_OPS:
-            close = difflib.get_close_matches(str(name), ALL_OPS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            return [f"ops[{i}].op: unknown operation {name!r}{hint}"]
-        required, optional = ALL_OPS[name]
-        problems = [f"ops[{i}] ({name}): missing argument {a!r}" for a in required if a not in op]
-        allowed = set(required) | set(optional) | set(COMMON_KEYS)
-        for key in op:
-            if key not in allowed:
-                problems.append(
-                    f"ops[{i}] ({name}): unknown argument {key!r}"
-                    f" (allowed: {sorted(set(required) | set(optional))})"
-                )
-        if "setup" in op and not isinstance(op["setup"], bool):
-            problems.append(f"ops[{i}] ({name}): setup must be true or false")
-        if name == "observe" and "names" in op:
-            names = op["names"]
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                problems.append(f"ops[{i}] (observe): names must be a list of strings")
-            expect = op.get("expect")
-            if expect is not None and not isinstance(expect, dict):
-                problems.append(f"ops[{i}] (observe): expect must be a mapping name -> value")
-        return problems
-
     # ----------------------------------------------------------------------------------------
-
-    def run(self) -> ReplayReport:
-        """Run every op in order and return the report."""
-        report = ReplayReport(file=self.source, venue=self.venue)
-        for i, op in enumerate(self.ops):
-            self._run_one(i, op, report)
-        return report
 
     def _snapshot(self) -> tuple[Any, ...]:
         p = self.perp
@@ -252,53 +194,8 @@ class Replay:
             )
         return arrays, scalars, pool
 
-    def _run_one(self, i: int, op: dict[str, Any], report: ReplayReport) -> None:
-        name = op["op"]
-        expect_error = bool(op.get("expect_error", False))
-        before = self._snapshot() if expect_error else None
-        try:
-            if "at_time" in op:
-                self._set_time(op["at_time"])
-            if name == "observe":
-                self._observe(i, op, report)
-                return
-            if name == "check_invariants":
-                problems = self.perp.check_invariants(raise_on_violation=False)
-                report.results.append({"index": i, "op": name, "result": problems})
-                if problems:
-                    report.failures.append({"index": i, "op": name, "failure": "; ".join(problems)})
-                return
-            result = self._dispatch(name, op)
-        except EngineError as exc:
-            entry = {
-                "index": i,
-                "op": name,
-                "error_type": type(exc).__name__,
-                "error": str(exc),
-                "expected": expect_error,
-            }
-            report.errors.append(entry)
-            if not expect_error:
-                report.failures.append(
-                    {"index": i, "op": name, "failure": f"rejected: {type(exc).__name__}: {exc}"}
-                )
-            elif before is not None and self._snapshot() != before:
-                report.failures.append(
-                    {"index": i, "op": name, "failure": "rejected, but the state changed"}
-                )
-            return
-        if expect_error:
-            report.failures.append(
-                {"index": i, "op": name, "failure": "expected an error, but the op succeeded"}
-            )
-        if result is not None:
-            report.results.append({"index": i, "op": name, "result": result})
-        if self.check_each:
-            problems = self.perp.check_invariants(raise_on_violation=False)
-            if problems:
-                report.failures.append(
-                    {"index": i, "op": name, "failure": "invariants: " + "; ".join(problems)}
-                )
+    def _invariant_problems(self, required: bool) -> list[str]:
+        return self.perp.check_invariants(raise_on_violation=False)
 
     def _set_time(self, t: Any) -> None:
         self.perp.set_time(t)
@@ -391,41 +288,6 @@ class Replay:
 
     # ----------------------------------------------------------------------------------------
     # Observation
-
-    def _observe(self, i: int, op: dict[str, Any], report: ReplayReport) -> None:
-        values: dict[str, Value] = {}
-        errors: dict[str, str] = {}
-        for name in op["names"]:
-            try:
-                values[name] = self.value(name)
-            except (EngineError, KeyError, ValueError) as exc:
-                errors[name] = str(exc).strip("'\"")
-        entry: dict[str, Any] = {"index": i, "values": values}
-        if errors:
-            entry["errors"] = errors
-            report.failures.append(
-                {"index": i, "op": "observe", "failure": f"cannot observe: {errors}"}
-            )
-        report.observations.append(entry)
-        expect = op.get("expect") or {}
-        rel = float(op.get("rel_tol", 1e-9))
-        abs_tol = float(op.get("abs_tol", 1e-9))
-        for name, want in expect.items():
-            got = values.get(name) if name in values else self._safe_value(name)
-            if not matches(got, want, rel, abs_tol):
-                report.failures.append(
-                    {
-                        "index": i,
-                        "op": "observe",
-                        "failure": f"{name}: expected {want!r}, got {got!r}",
-                    }
-                )
-
-    def _safe_value(self, name: str) -> Value:
-        try:
-            return self.value(name)
-        except (EngineError, KeyError, ValueError) as exc:
-            return f"error: {exc}"
 
     def value(self, name: str) -> Value:
         """The value of one observation name (see the module docs for the names).
@@ -524,6 +386,12 @@ _ACCOUNT_AMOUNT_OPS = (
     "increase_cash_balance",
     "decrease_cash_balance",
 )
+
+
+def _extra_op_problems(i: int, op: dict[str, Any]) -> list[str]:
+    if "setup" in op and not isinstance(op["setup"], bool):
+        return [f"ops[{i}] ({op['op']}): setup must be true or false"]
+    return []
 
 
 def governance_value(text: str) -> float | str:

@@ -11,7 +11,6 @@ the pool (``pool.<field>``), a quote (``quote.<product>@<amount>.<field>``) or a
 from __future__ import annotations
 
 import contextlib
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from perpsim.engine.core.index import SettableOracle
-from perpsim.engine.core.replay import ReplayReport, Value, matches
+from perpsim.engine.core.replay import ReplayRunner, Value, check_ops, check_top_level
 from perpsim.engine.venues.predy import formulas as fx
 from perpsim.engine.venues.predy.config import PredyParams, changed_params
 from perpsim.engine.venues.predy.formulas import FUTURE, PRODUCTS, SQUARED
@@ -51,7 +50,6 @@ OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "observe": (("names",), ("expect", "rel_tol", "abs_tol")),
     "check_invariants": ((), ()),
 }
-COMMON_KEYS = ("op", "at_time", "expect_error", "comment")
 
 PER_PRODUCT = (
     "locked_margin",
@@ -120,7 +118,7 @@ def _wallet_flag(op: Mapping[str, Any], key: str) -> bool:
     return bool(where == "vault")
 
 
-class PredyReplay:
+class PredyReplay(ReplayRunner):
     """Runs replay operations on a fresh Predy market.
 
     Args:
@@ -134,31 +132,11 @@ class PredyReplay:
 
     def __init__(self, doc: Mapping[str, Any], source: str = "<replay>") -> None:
         self.source = source
-        problems: list[str] = []
-        allowed_top = {
-            "ops",
-            "governance",
-            "kind",
-            "venue",
-            "funding_formula",
-            "check_invariants",
-            "description",
-            "name",
-        }
-        for key in doc:
-            if key not in allowed_top:
-                problems.append(f"{key}: unknown top-level key (allowed: {sorted(allowed_top)})")
+        problems = check_top_level(doc, ("funding_formula",))
         if doc.get("venue", "predy") != "predy":
             problems.append(f"venue: a Predy replay has one venue, 'predy'; got {doc['venue']!r}")
-        ops = doc.get("ops")
-        if not isinstance(ops, list):
-            problems.append("ops: must be a list of operations")
-            ops = []
-        self.ops: list[dict[str, Any]] = []
-        for i, op in enumerate(ops):
-            problems.extend(self._check_op(i, op))
-            if isinstance(op, dict):
-                self.ops.append(op)
+        self.ops, op_problems = check_ops(doc, OPS, _extra_op_problems)
+        problems += op_problems
         formula = doc.get("funding_formula", "seed")
         if formula not in ("seed", "mainnet"):
             problems.append(f"funding_formula: must be 'seed' or 'mainnet', got {formula!r}")
@@ -180,45 +158,9 @@ class PredyReplay:
         self.market = PredyMarket(params, self.oracle, funding_formula=str(formula))
         self.venue = "predy"
 
-    @staticmethod
-    def _check_op(i: int, op: Any) -> list[str]:
-        if not isinstance(op, dict):
-            return [f"ops[{i}]: each operation must be a mapping with an 'op' key, got {op!r}"]
-        name = op.get("op")
-        if name not in OPS:
-            close = difflib.get_close_matches(str(name), OPS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            return [f"ops[{i}].op: unknown operation {name!r}{hint}"]
-        required, optional = OPS[name]
-        problems = [f"ops[{i}] ({name}): missing argument {a!r}" for a in required if a not in op]
-        allowed = set(required) | set(optional) | set(COMMON_KEYS)
-        for key in op:
-            if key not in allowed:
-                problems.append(
-                    f"ops[{i}] ({name}): unknown argument {key!r}"
-                    f" (allowed: {sorted(set(required) | set(optional))})"
-                )
-        if name == "observe" and "names" in op:
-            names = op["names"]
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                problems.append(f"ops[{i}] (observe): names must be a list of strings")
-            expect = op.get("expect")
-            if expect is not None and not isinstance(expect, dict):
-                problems.append(f"ops[{i}] (observe): expect must be a mapping name -> value")
-        if name == "trade" and "product" in op and op["product"] not in PRODUCTS:
-            problems.append(
-                f"ops[{i}] (trade): product must be 'future' or 'squared', got {op['product']!r}"
-            )
-        return problems
-
     # -- running ---------------------------------------------------------------------------------
 
-    def run(self) -> ReplayReport:
-        """Run every op in order and return the report."""
-        report = ReplayReport(file=self.source, venue="predy")
-        for i, op in enumerate(self.ops):
-            self._run_one(i, op, report)
-        return report
+    report_venue = "predy"
 
     def _snapshot(self) -> tuple[Any, ...]:
         m = self.market
@@ -245,54 +187,11 @@ class PredyReplay:
         else:
             return True
 
-    def _run_one(self, i: int, op: dict[str, Any], report: ReplayReport) -> None:
-        name = op["op"]
-        expect_error = bool(op.get("expect_error", False))
-        before = self._snapshot() if expect_error else None
-        try:
-            if "at_time" in op:
-                self.market.set_time(op["at_time"])
-            if name == "observe":
-                self._observe(i, op, report)
-                return
-            if name == "check_invariants":
-                problems = self.market.check_invariants()
-                report.results.append({"index": i, "op": name, "result": problems})
-                if problems:
-                    report.failures.append({"index": i, "op": name, "failure": "; ".join(problems)})
-                return
-            result = self._dispatch(name, op)
-        except EngineError as exc:
-            report.errors.append(
-                {
-                    "index": i,
-                    "op": name,
-                    "error_type": type(exc).__name__,
-                    "error": str(exc),
-                    "expected": expect_error,
-                }
-            )
-            if not expect_error:
-                report.failures.append(
-                    {"index": i, "op": name, "failure": f"rejected: {type(exc).__name__}: {exc}"}
-                )
-            elif before is not None and self._snapshot() != before:
-                report.failures.append(
-                    {"index": i, "op": name, "failure": "rejected, but the state changed"}
-                )
-            return
-        if expect_error:
-            report.failures.append(
-                {"index": i, "op": name, "failure": "expected an error, but the op succeeded"}
-            )
-        if result is not None:
-            report.results.append({"index": i, "op": name, "result": result})
-        if self.check_each:
-            problems = self.market.check_invariants()
-            if problems:
-                report.failures.append(
-                    {"index": i, "op": name, "failure": "invariants: " + "; ".join(problems)}
-                )
+    def _set_time(self, t: Any) -> None:
+        self.market.set_time(t)
+
+    def _invariant_problems(self, required: bool) -> list[str]:
+        return self.market.check_invariants()
 
     def _ensure_vault(self, name: Any) -> str:
         m = self.market
@@ -361,41 +260,6 @@ class PredyReplay:
         m.state = st
 
     # -- observation -----------------------------------------------------------------------------
-
-    def _observe(self, i: int, op: dict[str, Any], report: ReplayReport) -> None:
-        values: dict[str, Value] = {}
-        errors: dict[str, str] = {}
-        for name in op["names"]:
-            try:
-                values[name] = self.value(name)
-            except (EngineError, KeyError, ValueError) as exc:
-                errors[name] = str(exc).strip("'\"")
-        entry: dict[str, Any] = {"index": i, "values": values}
-        if errors:
-            entry["errors"] = errors
-            report.failures.append(
-                {"index": i, "op": "observe", "failure": f"cannot observe: {errors}"}
-            )
-        report.observations.append(entry)
-        expect = op.get("expect") or {}
-        rel = float(op.get("rel_tol", 1e-9))
-        abs_tol = float(op.get("abs_tol", 1e-9))
-        for name, want in expect.items():
-            got = values.get(name) if name in values else self._safe_value(name)
-            if not matches(got, want, rel, abs_tol):
-                report.failures.append(
-                    {
-                        "index": i,
-                        "op": "observe",
-                        "failure": f"{name}: expected {want!r}, got {got!r}",
-                    }
-                )
-
-    def _safe_value(self, name: str) -> Value:
-        try:
-            return self.value(name)
-        except (EngineError, KeyError, ValueError) as exc:
-            return f"error: {exc}"
 
     def value(self, name: str) -> Value:
         """The value of one observation name (see :data:`OBSERVATIONS`).
@@ -528,6 +392,12 @@ class PredyReplay:
 
 
 # -- a run's ledger ---------------------------------------------------------------------------
+
+
+def _extra_op_problems(i: int, op: dict[str, Any]) -> list[str]:
+    if op["op"] == "trade" and "product" in op and op["product"] not in PRODUCTS:
+        return [f"ops[{i}] (trade): product must be 'future' or 'squared', got {op['product']!r}"]
+    return []
 
 
 def _num(v: Any) -> float:

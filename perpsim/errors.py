@@ -59,6 +59,10 @@ class GovernanceError(EngineError):
     """A governance parameter is unknown or violates the seed's validation rules."""
 
 
+class HaltedError(EngineError):
+    """Trading, liquidation or new positions are halted (an oracle guard or governance)."""
+
+
 class InvariantViolation(PerpsimError):
     """An accounting invariant does not hold (a bug, never a user error)."""
 

@@ -37,8 +37,13 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "index_timestamp",
     "key",
     "value",
+    "rule",
+    "stage",
+    "metric_value",
 )
-_EVENT_TEXT = ("kind", "account", "counterparty", "side", "key", "value")
+_EVENT_TEXT = ("kind", "account", "counterparty", "side", "key", "value", "rule", "stage")
+#: Kinds the model logs about the run itself, not engine operations: replay leaves them out.
+MODEL_EVENT_KINDS: tuple[str, ...] = ("governance_rule", "halt")
 
 
 class EventLog:

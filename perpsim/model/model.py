@@ -4,7 +4,9 @@
 each tick as the phases of :data:`PHASES`, in order (``spec/architecture.md``):
 
 1. time advances; the price path gives the market price; the oracle may publish an index;
-2. keepers may call ``update_index`` (prize, funding); scheduled events fire; the admin acts;
+   the oracle guard (``oracle.guard``) starts or ends its halts;
+2. keepers may call ``update_index`` (prize, funding); scheduled events fire; the governance
+   rules (``governance_rules:``) measure, decide, apply and expire; the admin acts;
 3. trading agents whose turn it is act (wake-ups, not a loop over every agent);
 4. liquidators take the vectorised unsafe set and liquidate within their capacity;
 5. liquidity providers add or remove liquidity;
@@ -23,7 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import mesa
 import numpy as np
@@ -31,11 +33,13 @@ import numpy.typing as npt
 
 from perpsim.agents import REGISTRY as AGENT_TYPES
 from perpsim.agents import PerpAgent, Phase
+from perpsim.engine.core.guard import GuardedVenue, Halts
 from perpsim.engine.core.status import Status
 from perpsim.engine.registry import VenueContext, venue_spec
 from perpsim.errors import EngineError, InvariantViolation
 from perpsim.model.events import EventLog
 from perpsim.model.recorder import Recorder
+from perpsim.model.rules import HALT_OF_ACTION, RuleBook
 from perpsim.model.streams import Streams
 from perpsim.oracle.config import Shock
 from perpsim.oracle.feed import FeedUpdates, OracleFeed
@@ -62,8 +66,10 @@ class TickPhase:
 #: The order of one tick (see the module docstring).
 PHASES: tuple[TickPhase, ...] = (
     TickPhase("advance_time"),
+    TickPhase("oracle_guard"),
     TickPhase("keepers", Phase.KEEPER),
     TickPhase("scheduled_events"),
+    TickPhase("governance_rules"),
     TickPhase("admin", Phase.ADMIN),
     TickPhase("traders", Phase.TRADER),
     TickPhase("scan_unsafe"),
@@ -223,6 +229,18 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
             ),
         )
 
+        # Halts (the oracle guard, governance rules' pauses) wrap the design's venue, so every
+        # design gets them through the contract alone; agents bind the wrapped venue.
+        self.halts: Halts | None = None
+        self._guard = scenario.oracle.guard
+        self._guard_on = False
+        if self._guard is not None or any(
+            r.enabled and r.action.kind in HALT_OF_ACTION for r in scenario.governance_rules
+        ):
+            guarded = GuardedVenue(self.venue)
+            self.halts = guarded.halts
+            self.venue = cast("Venue", guarded)
+
         # 3. Agents and their schedule.
         self._wake: dict[int, list[list[PerpAgent]]] = defaultdict(
             lambda: [[] for _ in range(_BUCKETS)]
@@ -254,6 +272,13 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         self._buckets: list[list[PerpAgent]] | None = None
         self._phase_steps: tuple[Callable[[], None], ...] = tuple(
             self._phase_step(phase) for phase in PHASES
+        )
+        self.rules = RuleBook(
+            self,
+            scenario.governance_rules,
+            scenario.rule_base_values(),
+            self.set_halt,
+            self.event_log.append,
         )
         self.recorder = Recorder(
             self.venue, self.venue_spec.columns, self._clock_columns, self._take_counts
@@ -386,6 +411,49 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         self._log_index()
         self._buckets = self._wake.pop(self.tick, None)
 
+    def set_halt(self, what: str, source: str, reason: str | None) -> bool:
+        """Start (``reason``) or end (None) a halt asked for by ``source``; log a change.
+
+        Returns:
+            Whether the halt in force changed.
+        """
+        if self.halts is None:
+            raise ValueError("this run has no halts (no oracle guard, no halting rule)")
+        changed = self.halts.set(what, source, reason)
+        if changed:
+            self.event_log.append(
+                {
+                    "kind": "halt",
+                    "time": self.now,
+                    "tick": self.tick,
+                    "key": what,
+                    "rule": source,
+                    "stage": "started" if reason is not None else "ended",
+                    "value": reason,
+                }
+            )
+        return changed
+
+    def phase_oracle_guard(self) -> None:
+        """Start or end the oracle guard's halts from the index the venue reads now."""
+        guard = self._guard
+        if guard is None:
+            return
+        price, stamp = self.feed.index(self.now)
+        reason = guard.trips(price, self.now - stamp)
+        if (reason is not None) == self._guard_on:
+            return
+        self._guard_on = reason is not None
+        text = None if reason is None else f"oracle guard: {reason}"
+        for what in ("trading", "liquidation"):
+            if guard.stops in (what, "both"):
+                self.set_halt(what, "oracle_guard", text)
+
+    def phase_governance_rules(self) -> None:
+        """Measure, decide, apply and expire the scenario's governance rules."""
+        if self.rules:
+            self.rules.step()
+
     def phase_scheduled_events(self) -> None:
         """Fire the scenario's events due at this tick (governance, withdrawals, settlement)."""
         for e in self._events_by_tick.pop(self.tick, ()):
@@ -457,6 +525,7 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         if kind == "set_governance":
             try:
                 self.venue.set_governance(event.key, event.value)
+                self.rules.note_set(event.key, event.value)
             except EngineError as exc:
                 self.rejections[f"event:set_governance:{type(exc).__name__}"] += 1
         elif kind == "liquidity_withdrawal":

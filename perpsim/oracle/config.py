@@ -39,6 +39,7 @@ __all__ = [
     "JumpDiffusionPath",
     "Manipulation",
     "OracleFeedConfig",
+    "OracleGuard",
     "Outage",
     "PricePathConfig",
     "Regime",
@@ -420,6 +421,46 @@ class Manipulation(_Frozen):
     spike: float = Field(gt=-1.0)
 
 
+class OracleGuard(_Frozen):
+    """The venue's guard on the index it reads: when to stop trading or liquidating.
+
+    The guard is on while the index is older than ``max_age`` or at or beyond
+    ``min_price`` / ``max_price`` (the venue's own plausible range, set inside the feed's
+    ``min_answer`` / ``max_answer`` so that a feed frozen near its bound trips it). While it is
+    on, the venue refuses what ``stops`` names; it ends when a fresh, plausible index arrives.
+
+    Attributes:
+        max_age: Largest index age in seconds the venue accepts (null: no staleness limit).
+        min_price: The index must stay above this (null: no bound).
+        max_price: The index must stay below this (null: no bound).
+        stops: ``trading``, ``liquidation`` or ``both``.
+    """
+
+    max_age: Duration | None = Field(default=None, gt=0)
+    min_price: float | None = Field(default=None, gt=0.0)
+    max_price: float | None = Field(default=None, gt=0.0)
+    stops: Literal["trading", "liquidation", "both"] = "both"
+
+    @model_validator(mode="after")
+    def _check(self) -> OracleGuard:
+        if self.max_age is None and self.min_price is None and self.max_price is None:
+            raise ValueError("a guard needs max_age, min_price or max_price")
+        lo, hi = self.min_price, self.max_price
+        if lo is not None and hi is not None and not lo < hi:
+            raise ValueError(f"min_price ({lo}) must be below max_price ({hi})")
+        return self
+
+    def trips(self, price: float, age: int) -> str | None:
+        """Why the guard is on for an index ``price`` of age ``age`` s (None: it is off)."""
+        if self.max_age is not None and age > self.max_age:
+            return f"the index is {age} s old (limit {self.max_age} s)"
+        if self.min_price is not None and price <= self.min_price:
+            return f"the index {price:g} is at or below the guard's min_price {self.min_price:g}"
+        if self.max_price is not None and price >= self.max_price:
+            return f"the index {price:g} is at or above the guard's max_price {self.max_price:g}"
+        return None
+
+
 class OracleFeedConfig(_Frozen):
     """A heartbeat-and-deviation price feed in the manner of Chainlink.
 
@@ -441,6 +482,12 @@ class OracleFeedConfig(_Frozen):
             read the update; the price readable at ``t`` is the market price at ``t - latency``.
         outages: Windows (in the exchange's time) with no update.
         manipulations: Windows (in the exchange's time) whose published prices are distorted.
+        min_answer: The aggregator's smallest accepted answer (Chainlink's ``minAnswer``): an
+            observation below it is refused, like an outage, so the feed freezes at its last
+            answer above it (LUNA/USD stayed at 0.107 with a minimum of 0.1 while the market
+            traded near 0.01). Null: no bound.
+        max_answer: The largest accepted answer (``maxAnswer``), the same way up.
+        guard: What the venue does about a stale or implausible index (null: nothing).
     """
 
     heartbeat: Duration = Field(default=3_600, gt=0)
@@ -449,3 +496,13 @@ class OracleFeedConfig(_Frozen):
     latency: Duration = Field(default=36, ge=0)
     outages: tuple[Outage, ...] = ()
     manipulations: tuple[Manipulation, ...] = ()
+    min_answer: float | None = Field(default=None, gt=0.0)
+    max_answer: float | None = Field(default=None, gt=0.0)
+    guard: OracleGuard | None = None
+
+    @model_validator(mode="after")
+    def _check_answers(self) -> OracleFeedConfig:
+        lo, hi = self.min_answer, self.max_answer
+        if lo is not None and hi is not None and not lo < hi:
+            raise ValueError(f"min_answer ({lo}) must be below max_answer ({hi})")
+        return self

@@ -18,7 +18,9 @@ observed at ``τ``: the price readable at ``t`` is the market price at ``t - lat
 and manipulation windows are expressed in the exchange's time (when updates become readable):
 no update becomes readable inside an outage (the overdue heartbeat or deviation is published as
 soon as the window ends), and every update readable inside a manipulation window carries the
-distorted price.
+distorted price. An observation outside ``[min_answer, max_answer]`` is refused the same way
+(Chainlink's aggregator reverts such a round), so the feed freezes at its last answer inside the
+bounds and its age grows until the market returns.
 
 All updates are computed up front by :meth:`OracleFeed.publish`; the loop runs once per update
 and finds the next trigger with vectorised searches, so 10⁶ ticks take well under a second.
@@ -200,6 +202,12 @@ class OracleFeed:
         blocked = np.zeros(tau.size, dtype=bool)
         for o in cfg.outages:
             blocked |= (readable >= o.start) & (readable < o.start + o.duration)
+        # The aggregator refuses a round outside its answer bounds: no update, as in an outage
+        # (the first tick always publishes, so a run starting out of bounds still has an index).
+        if cfg.min_answer is not None:
+            blocked[1:] |= observed[1:] < cfg.min_answer
+        if cfg.max_answer is not None:
+            blocked[1:] |= observed[1:] > cfg.max_answer
         positions = np.where(blocked, tau.size, np.arange(tau.size))
         next_allowed = np.minimum.accumulate(positions[::-1])[::-1]
 

@@ -37,6 +37,8 @@ _EVENT_STYLE: Final[dict[str, tuple[str, str]]] = {
     "hedger_outage": ("#009E73", "-"),
     "liquidity_withdrawal": ("#56B4E9", "-."),
     "set_governance": ("#555555", ":"),
+    "governance_rule": ("#0072B2", "--"),
+    "halt": ("#B22222", "-"),
     "begin_global_settlement": ("#000000", "-"),
     "global_settled": ("#000000", "-."),
     "EMERGENCY": ("#F0E442", "-"),
@@ -53,6 +55,8 @@ _EVENT_NAMES: Final[dict[str, str]] = {
     "hedger_outage": "hedger outages",
     "liquidity_withdrawal": "LP withdrawals",
     "set_governance": "governance changes",
+    "governance_rule": "governance rule firings",
+    "halt": "halts (oracle guard, rules)",
     "begin_global_settlement": "global settlement begins",
     "global_settled": "settlement complete",
 }
@@ -99,6 +103,11 @@ def _event_label(kind: str, e: Mapping[str, Any]) -> str:
         return f"LPs{pop} withdraw {num('fraction'):.0%}"
     if kind == "set_governance":
         return f"governance: {e.get('key')} → {e.get('value')}"
+    if kind == "governance_rule":
+        value = f" → {e.get('value')}" if e.get("value") is not None else ""
+        return f"rule {e.get('rule')} {e.get('stage')}: {e.get('key')}{value}"
+    if kind == "halt":
+        return f"{e.get('key')} halted ({e.get('rule')})"
     if kind == "begin_global_settlement":
         price = num("price")
         return "global settlement begins" + (f" at {price:,.2f} USD" if price == price else "")
@@ -124,6 +133,7 @@ def event_markers(run: RunData) -> list[Marker]:
                 row = {str(k): (None if pd.isna(v) else v) for k, v in r.items()}
                 t = dt64([r["time"]])[0]
                 out.append(Marker(kind, t, None, _event_label(kind, row)))
+        out.extend(_rule_markers(ev))
     sc = run.scenario
     start = (sc.get("clock") or {}).get("start")
     if isinstance(start, int | float):
@@ -141,6 +151,41 @@ def event_markers(run: RunData) -> list[Marker]:
             out.append(Marker(kind, t0, t1, _event_label(kind, e)))
     out.extend(_status_spans(run))
     out.sort(key=lambda m: m.start)
+    return out
+
+
+def _rule_markers(ev: pd.DataFrame) -> list[Marker]:
+    """Governance-rule changes (applied, expired) as instants; halts as windows."""
+    if "stage" not in ev.columns:
+        return []
+    out: list[Marker] = []
+    # A halting rule's firings are drawn as its halt's window, not one line each.
+    rules = ev[
+        (ev["kind"] == "governance_rule")
+        & ev["stage"].isin(["applied", "expired"])
+        & ~ev["key"].isin(["pause_opening", "halt_trading", "halt_liquidation"])
+    ]
+    for _, r in rules.iterrows():
+        row = {str(k): (None if pd.isna(v) else v) for k, v in r.items()}
+        out.append(
+            Marker(
+                "governance_rule", dt64([r["time"]])[0], None, _event_label("governance_rule", row)
+            )
+        )
+    halts = ev[ev["kind"] == "halt"]
+    open_at: dict[tuple[str, str], Any] = {}
+    end_of_run = ev["time"].max() if not ev.empty else None
+    for _, r in halts.iterrows():
+        key = (str(r["key"]), str(r["rule"]))
+        if r["stage"] == "started":
+            open_at[key] = r["time"]
+        elif key in open_at:
+            t0 = open_at.pop(key)
+            label = _event_label("halt", {"key": key[0], "rule": key[1]})
+            out.append(Marker("halt", dt64([t0])[0], dt64([r["time"]])[0], label))
+    for key, t0 in open_at.items():
+        label = _event_label("halt", {"key": key[0], "rule": key[1]})
+        out.append(Marker("halt", dt64([t0])[0], dt64([end_of_run])[0], label))
     return out
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from perpsim.engine.core.replay import ReplayReport
 from perpsim.engine.registry import DEFAULT_KIND, ReplaySpec, UnknownVenueError, venue_spec
 from perpsim.errors import ConfigError
+from perpsim.model.events import MODEL_EVENT_KINDS
 
 
 def read_run_table(run_dir: Path, name: str) -> pd.DataFrame:
@@ -53,7 +54,12 @@ def _run_venue(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], ReplaySpe
 def run_dir_replay_doc(run_dir: Path) -> dict[str, Any]:
     """The replay document (design, governance, ops) that rebuilds a run folder's ledger."""
     manifest, section, replay = _run_venue(run_dir)
-    doc = replay.run_doc(section, read_run_table(run_dir, "events"))
+    events = read_run_table(run_dir, "events")
+    if "kind" in events.columns:
+        # Governance-rule decisions and halts describe the run, not engine operations (a
+        # rule's change is also logged by the venue as its own set_governance).
+        events = events[~events["kind"].isin(MODEL_EVENT_KINDS)]
+    doc = replay.run_doc(section, events)
     return {
         "name": f"ledger of {manifest.get('scenario', run_dir.name)}",
         "kind": str(section.get("kind", DEFAULT_KIND)),

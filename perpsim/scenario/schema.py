@@ -39,6 +39,7 @@ from perpsim.scenario.events import (
 )
 from perpsim.scenario.output import OutputConfig
 from perpsim.scenario.populations import Population
+from perpsim.scenario.rules import GovernanceRule, SetGovernanceAction, governance_value
 from perpsim.scenario.venue import VenueConfig, refuse_moved_keys, venue_union
 from perpsim.scenario.yaml import PathElem
 
@@ -106,6 +107,8 @@ class Scenario(FrozenModel):
         venue: The exchange design (``kind``) and its own settings: governance, pool, funds.
         agents: Agent populations.
         events: The event timeline (in file order; see :meth:`timeline`).
+        governance_rules: Rules that change governance while the run goes, from its state
+            (:mod:`perpsim.scenario.rules`).
         output: Output settings.
     """
 
@@ -118,6 +121,7 @@ class Scenario(FrozenModel):
     venue: VenueConfig = Field(default_factory=lambda: venue_spec(DEFAULT_KIND).config_model())
     agents: tuple[Population, ...] = ()
     events: tuple[Event, ...] = ()
+    governance_rules: tuple[GovernanceRule, ...] = ()
     output: OutputConfig = OutputConfig()
 
     @model_validator(mode="before")
@@ -153,6 +157,7 @@ class Scenario(FrozenModel):
         problems += self._check_times()
         problems += self._check_event_targets()
         problems += self._check_governance_timeline()
+        problems += self._check_rules()
         problems += self._check_output()
         problems += self._check_price_data()
         if problems:
@@ -322,6 +327,59 @@ class Scenario(FrozenModel):
                 )
         return problems
 
+    def _check_rules(self) -> list[Problem]:
+        """Unique names; a governance action names a numeric key of the venue and every value
+        it can reach from the start (its first step, its limit) passes the engine's checks."""
+        problems: list[Problem] = []
+        first: dict[str, int] = {}
+        keys = self.venue.governance_keys
+        for i, rule in enumerate(self.governance_rules):
+            if rule.name in first:
+                problems.append(
+                    Problem(
+                        ("governance_rules", i, "name"),
+                        "duplicate rule name"
+                        f" (already used by governance_rules.{first[rule.name]})",
+                        got=rule.name,
+                    )
+                )
+            first.setdefault(rule.name, i)
+            action = rule.action
+            if not isinstance(action, SetGovernanceAction):
+                continue
+            where = ("governance_rules", i, "action", "key")
+            if action.key not in keys:
+                problems.append(
+                    Problem(
+                        where,
+                        unknown_name_message("governance key", action.key, keys),
+                        got=action.key,
+                        allowed=", ".join(keys),
+                    )
+                )
+                continue
+            base = governance_value(self.venue, action.key)
+            if base is None:
+                problems.append(Problem(where, "is not a numeric governance key", got=action.key))
+                continue
+            reach = [action.target(base)]
+            if action.limit is not None:
+                reach.append(action.limit)
+            for value in reach:
+                try:
+                    self.venue.with_governance(action.key, value)
+                except GovernanceError as exc:
+                    problems.append(
+                        Problem(
+                            ("governance_rules", i, "action"),
+                            f"{action.key}={value:g} (reachable from {base:g}) is rejected by"
+                            f" the engine: {exc}",
+                            got=value,
+                        )
+                    )
+                    break
+        return problems
+
     def _check_output(self) -> list[Problem]:
         if self.output.record_every <= self.clock.n_ticks:
             return []
@@ -381,6 +439,17 @@ class Scenario(FrozenModel):
             if isinstance(event, SetGovernanceEvent):
                 venue = venue.with_governance(event.key, event.value)
         return venue
+
+    def rule_base_values(self) -> dict[str, float]:
+        """The start value of every governance key an enabled rule changes."""
+        out: dict[str, float] = {}
+        for rule in self.governance_rules:
+            action = rule.action
+            if rule.enabled and isinstance(action, SetGovernanceAction):
+                value = governance_value(self.venue, action.key)
+                if value is not None:
+                    out[action.key] = value
+        return out
 
     def _sorted_events(self) -> list[tuple[int, Any]]:
         return sorted(enumerate(self.events), key=lambda item: (item[1].at, item[0]))

@@ -123,6 +123,31 @@ def test_perp_price_signs_spread_and_mid() -> None:
     assert f.perp_price(0.0, 0.02, 1000.0, -0.5, 0.001) == pytest.approx(1000.0 * 1.02)
 
 
+def test_amm_prices_of_the_contracts_tests() -> None:
+    """AMMPerp.tests.ts "AMM Price 1", "AMM Price 2 (quanto)" and "AMM Price: spread"
+    (sovryn-perpetual-futures): mixed M1/M2(/M3) pools, the exact-CDF reference values of
+    their comments (the contract's CDF table differs in the 6th digit)."""
+    s2, s3, sig2, sig3, rho = 38_000.0, 2_000.0, 0.05, 0.07, 0.5
+    k2, l1, m1, m2 = 0.4, 0.4 * 36_000.0, 10.0, 0.06
+    q1 = f.prob_default_any(k2 + 0.1, l1 + 0.1 * s2, s2, sig2, m1, m2, 0.0, s3, sig3, rho).q
+    assert q1 == pytest.approx(0.04160957189402964, rel=1e-12)
+    q2 = f.prob_default_any(k2 + 0.2, l1 + 0.2 * s2, s2, sig2, m1, m2, 0.02, s3, sig3, rho).q
+    assert q2 == pytest.approx(0.06780665294752997, rel=1e-12)
+    ks = f.k_star(k2, m2, 0.02, s2, s3, sig2, sig3, rho)
+    assert f.perp_price(0.2, q2, s2, ks, 0.02) == pytest.approx(41336.652812006134, rel=1e-12)
+    # "spread": rho = 0 puts k* at M2 − K2 = −2; the price at k* is at least as good as next
+    # to it (a short: a higher price is better).
+    k2, l1, s3, m3 = 2.0, 2.0 * 36_000.0, 40_000.0, 10.0
+    ks = f.k_star(k2, 0.0, m3, s2, s3, 0.05, 0.05, 0.0)
+    assert ks == -2.0
+
+    def price(k: float) -> float:
+        q = f.prob_default_any(k2 + k, l1 + k * s2, s2, 0.05, 0.0, 0.0, m3, s3, 0.05, 0.0).q
+        return f.perp_price(k, q, s2, ks, 0.0005)
+
+    assert price(ks) >= price(ks + 0.1) and price(ks) >= price(ks - 0.1)
+
+
 def _price(k: float, k2: float, l1: float, m1: float, s2: float = 1000.0) -> float:
     q = f.prob_default(k2 + k, l1 + k * s2, s2, 0.05, m1).q
     return f.perp_price(k, q, s2, f.k_star(k2), 0.0005)

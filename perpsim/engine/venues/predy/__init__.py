@@ -67,8 +67,8 @@ SPEC = VenueSpec(
     figures=FIGURES,
     products=PRODUCTS,
     loss_note=(
-        "no insurance fund and no social loss: an insolvent vault's shortfall falls on the LPs"
-        " (the pool's equity)"
+        "no insurance fund: an insolvent vault's shortfall falls on the LPs (the pool's equity"
+        " pays it; the run's social loss counts it)"
     ),
 )
 

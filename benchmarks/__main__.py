@@ -3,6 +3,7 @@
     python -m benchmarks                 # engine, scan, end-to-end 1k/10k, sweeps
     python -m benchmarks --full          # also the 100,000-trader end-to-end case
     python -m benchmarks --only engine scan
+    python -m benchmarks --only venues   # trades/s of every registered design (benchmarks.venues)
 
 Each case reports the median of several repetitions; end-to-end cases run in a fresh
 subprocess each so their peak memory (max RSS) is their own. The JSON (default
@@ -23,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ TARGETS = {
     "e2e_10000_wall_s": "<= 60 s (and >= 200,000 trades, <= 2 GB)",
     "e2e_100000_wall_s": "<= 600 s",
     "sweep_parallel_efficiency_2": ">= 0.85",
+    "venue_trades_per_s": ">= 0.5 x mcdex_v1",
 }
 
 
@@ -85,7 +88,7 @@ def bench_engine(n_trades: int = 20_000) -> float:
     from perpsim.engine import AMMGovernance, MCDEXVenue, PerpetualGovernance
 
     v = MCDEXVenue.build(PerpetualGovernance(), AMMGovernance())
-    v.pool.oracle.set(2000.0, 0)  # type: ignore[attr-defined]
+    v.pool.oracle.set(2000.0, 0)  # type: ignore[attr-defined,unused-ignore]
     v.perpetual.set_time(1)
     v.deposit("lp", 1e10)
     v.pool.create_pool("lp", 50_000)
@@ -130,6 +133,12 @@ def bench_scan(n_accounts: int, reps: int = 200) -> float:
     for _ in range(reps):
         p.unsafe_accounts()
     return (time.perf_counter() - t0) / reps * 1000
+
+
+def _venue_trades_per_s(kind: str) -> float:
+    from benchmarks.venues import bench_kind
+
+    return bench_kind(kind, 5_000)["trades_per_s"]
 
 
 def _e2e_child(n_traders: int) -> None:
@@ -205,7 +214,7 @@ def bench_sweep(workers: int, runs: int = 16) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    ap.add_argument("--only", nargs="+", choices=("engine", "scan", "e2e", "sweep"))
+    ap.add_argument("--only", nargs="+", choices=("engine", "scan", "venues", "e2e", "sweep"))
     ap.add_argument("--full", action="store_true", help="include the 100,000-trader case")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per case (median)")
     ap.add_argument("--out", help="JSON file (default benchmarks/results/<time>.json)")
@@ -214,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.e2e_child is not None:
         _e2e_child(args.e2e_child)
         return 0
-    cases = set(args.only or ("engine", "scan", "e2e", "sweep"))
+    cases = set(args.only or ("engine", "scan", "venues", "e2e", "sweep"))
     results: dict[str, Any] = {}
     rows: list[tuple[str, str, str]] = []
     if "engine" in cases:
@@ -225,10 +234,28 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "scan" in cases:
         for n in (1_000, 10_000, 100_000):
-            med, vals = median_of(lambda n=n: bench_scan(n), max(args.reps, 3))
+            med, vals = median_of(partial(bench_scan, n), max(args.reps, 3))
             results[f"scan_{n}_ms"] = {"median": med, "values": vals}
             target = TARGETS["scan_100000_ms"] if n == 100_000 else ""
             rows.append((f"scan: unsafe accounts, {n:,} accounts (ms)", f"{med:.3f}", target))
+    if "venues" in cases:
+        from perpsim.engine.registry import venue_kinds
+
+        per_kind: dict[str, float] = {}
+        for kind in venue_kinds():
+            med, vals = median_of(partial(_venue_trades_per_s, kind), max(args.reps, 3))
+            per_kind[kind] = med
+            results[f"venue_{kind}_trades_per_s"] = {"median": med, "values": vals}
+        base = per_kind.get("mcdex_v1")
+        for kind, med in per_kind.items():
+            ratio = f" ({med / base:.2f} x mcdex_v1)" if base else ""
+            rows.append(
+                (
+                    f"venue {kind}: quote + trade/s (contract)",
+                    f"{med:,.0f}{ratio}",
+                    TARGETS["venue_trades_per_s"] if kind != "mcdex_v1" else "",
+                )
+            )
     if "e2e" in cases:
         sizes = [1_000, 10_000] + ([100_000] if args.full else [])
         for n in sizes:
@@ -265,13 +292,14 @@ def main(argv: list[str] | None = None) -> int:
                 TARGETS["sweep_parallel_efficiency_2"],
             )
         )
+    when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     doc = {
-        "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "when": when,
         "machine": machine(),
         "targets": TARGETS,
         "results": results,
     }
-    out = Path(args.out) if args.out else HERE / "results" / f"{doc['when'].replace(':', '')}.json"
+    out = Path(args.out) if args.out else HERE / "results" / f"{when.replace(':', '')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
     width = max(len(r[0]) for r in rows) if rows else 10

@@ -22,6 +22,7 @@ from .traders.momentum_trader import MomentumTrader
 from .traders.noise_trader import NoiseTrader
 from .traders.variance_seller import VarianceSeller
 from .traders.whale import Whale
+from .vaults.family import GLPVaultFamily
 
 #: Agent class of each scenario population ``type`` (its ``Params`` validate the population).
 REGISTRY: dict[str, type[PerpAgent]] = {
@@ -37,6 +38,7 @@ REGISTRY: dict[str, type[PerpAgent]] = {
         Admin,
         PredyHedger,
         VarianceSeller,
+        GLPVaultFamily,
     )
 }
 
@@ -44,6 +46,7 @@ __all__ = [
     "REGISTRY",
     "Admin",
     "Arbitrageur",
+    "GLPVaultFamily",
     "Keeper",
     "Liquidator",
     "LiquidityProvider",

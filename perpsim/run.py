@@ -55,6 +55,8 @@ class RunResult:
     events: pd.DataFrame
     accounts: pd.DataFrame
     out_dir: Path | None = None
+    #: Agents' own tables by file name (``vaults``: the GLP vault family's rows), if any.
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     error: str | None = None
     files: list[Path] = field(default_factory=list)
 
@@ -149,13 +151,18 @@ def portable_scenario(
     resolved: dict[str, Any] = json.loads(scenario.model_dump_json())
     base = Path.cwd() if base_dir is None else Path(base_dir)
     files: list[dict[str, Any]] = []
-    path = resolved.get("price_path")
-    if isinstance(path, dict) and isinstance(path.get("file"), str):
+    paths = [("price_path", resolved.get("price_path"))] + [
+        (f"assets.{name}.path", asset.get("path"))
+        for name, asset in (resolved.get("assets") or {}).items()
+    ]
+    for key, path in paths:
+        if not (isinstance(path, dict) and isinstance(path.get("file"), str)):
+            continue
         file = Path(path["file"]).expanduser()
         actual = file if file.is_absolute() else base / file
         name = _portable_path(str(actual), base)
         path["file"] = name
-        record: dict[str, Any] = {"key": "price_path.file", "file": name}
+        record: dict[str, Any] = {"key": f"{key}.file", "file": name}
         if actual.is_file():
             record["sha256"] = file_sha256(actual)
             record["bytes"] = actual.stat().st_size
@@ -321,9 +328,23 @@ def run_scenario(
         events=model.event_log.frame(),
         accounts=pd.DataFrame(accounts),
         error=error,
+        tables=agent_tables(model),
     )
     release_model(model)
     return result
+
+
+def agent_tables(model: PerpModel) -> dict[str, pd.DataFrame]:
+    """The tables agents keep of their own (``output_tables()``), rows of one name joined."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for members in model.agents_by_population.values():
+        for agent in members:
+            tables = getattr(agent, "output_tables", None)
+            if tables is None:
+                continue
+            for name, table in tables().items():
+                rows.setdefault(name, []).extend(table)
+    return {name: pd.DataFrame(table) for name, table in rows.items()}
 
 
 def release_model(model: PerpModel) -> None:
@@ -398,6 +419,7 @@ def write_outputs(
     if keep == "all":
         tables.append(("events", result.events))
         tables.append(("accounts", result.accounts))
+        tables.extend(result.tables.items())
     for name, df in tables:
         path = out_dir / f"{name}.{ext}"
         atomic_write_bytes(path, _table_bytes(df, fmt))

@@ -41,6 +41,7 @@ from perpsim.model.events import EventLog
 from perpsim.model.recorder import Recorder
 from perpsim.model.rules import HALT_OF_ACTION, RuleBook
 from perpsim.model.streams import Streams
+from perpsim.oracle.assets import build_asset_paths
 from perpsim.oracle.config import Shock
 from perpsim.oracle.feed import FeedUpdates, OracleFeed
 from perpsim.oracle.paths import apply_shocks, build_path, check_price_range
@@ -133,10 +134,16 @@ def market_path(
         ConfigError: a data file is invalid, or the shocked path leaves the prices a run can
             carry (``perpsim validate`` calls this too, so such a scenario fails there).
     """
-    path_rng = streams.generator("price_path")
-    prices = build_path(
-        scenario.price_path, offsets, path_rng, base_dir, start_time=int(scenario.clock.start)
-    )
+    underlying = scenario.underlying_asset
+    if underlying is None:
+        path_rng = streams.generator("price_path")
+        prices = build_path(
+            scenario.price_path, offsets, path_rng, base_dir, start_time=int(scenario.clock.start)
+        )
+    else:
+        # The underlying asset's path (correlated with the other assets); its shocks are the
+        # scenario's price_shock events, applied below.
+        prices = asset_paths(scenario, streams, offsets, base_dir)[underlying]
     shocks = tuple(
         Shock(at=int(e.at), change=float(e.change), over=int(e.over))
         for e in scenario.events
@@ -147,6 +154,24 @@ def market_path(
             prices = apply_shocks(prices, offsets, shocks)
         check_price_range(prices, offsets, scenario.price_path.kind)
     return np.asarray(prices, dtype=np.float64)
+
+
+def asset_paths(
+    scenario: Scenario,
+    streams: Streams,
+    offsets: npt.NDArray[np.int64],
+    base_dir: Path | None = None,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Every named asset's price at each tick (the underlying's without its shocks)."""
+    underlying = scenario.underlying_asset
+    return build_asset_paths(
+        scenario.assets,
+        offsets,
+        streams.generator,
+        base_dir,
+        int(scenario.clock.start),
+        without_shocks=frozenset(() if underlying is None else (underlying,)),
+    )
 
 
 class PerpModel(mesa.Model):  # type: ignore[misc]
@@ -206,6 +231,11 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
             elif e.kind == "oracle_manipulation":
                 feed = feed.with_manipulation(int(e.at), int(e.duration), float(e.spike))
         self.feed: FeedUpdates = feed.publish(self.offsets, self.market_prices)
+        #: The scenario's named assets (``assets:``): the underlying's name and every path.
+        self.underlying_asset = scenario.underlying_asset
+        self.asset_prices: dict[str, npt.NDArray[np.float64]] = (
+            asset_paths(scenario, self.streams, self.offsets, base_dir) if scenario.assets else {}
+        )
 
         # 2. The exchange, built by its design's spec; its set-up is logged like any event.
         self.event_log = EventLog()
@@ -361,6 +391,16 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         """Unix time of the first index update readable strictly after ``time``."""
         i = int(np.searchsorted(self.feed.time, time, side="right"))
         return int(self.feed.time[i]) if i < len(self.feed.time) else None
+
+    def asset_price(self, name: str) -> float:
+        """Asset ``name``'s price now (the underlying's is the market price, shocks included).
+
+        Raises:
+            KeyError: the scenario has no asset ``name``.
+        """
+        if name == self.underlying_asset:
+            return float(self.market_prices[self.tick])
+        return float(self.asset_prices[name][self.tick])
 
     def market_price(self) -> float:
         """The market price now."""
@@ -637,6 +677,8 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
         for pop, members in self.agents_by_population.items():
             for a in members:
                 owner[a.name] = (pop, getattr(a, "agent_type", type(a).__name__))
+                for extra in getattr(a, "account_names", ()):
+                    owner[extra] = owner[a.name]
         out = []
         for record in self.venue.account_records():
             name = record.account

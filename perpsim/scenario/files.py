@@ -79,17 +79,31 @@ def load_raw_scenario(path: str | Path) -> dict[str, Any]:
 
 
 def _resolve_data_paths(raw: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Makes a relative ``price_path.file`` relative to the file that set it."""
-    price_path = raw.get("price_path")
-    if not isinstance(price_path, Mapping) or not isinstance(price_path.get("file"), str):
-        return raw
-    origin = price_path.origins.get("file") if isinstance(price_path, YDict) else None
-    file = Path(price_path["file"])
-    if file.is_absolute() or origin is None or origin.path is None:
-        return raw
-    out: YDict = copy_tree(raw)
-    out["price_path"]["file"] = str((origin.path.parent / file).resolve())
-    return out
+    """Makes a relative ``price_path.file`` (and ``assets.<name>.path.file``) relative to the
+    file that set it."""
+    out: Any = raw
+    where: list[tuple[str, ...]] = [("price_path",)]
+    assets = raw.get("assets")
+    if isinstance(assets, Mapping):
+        where += [("assets", str(name), "path") for name in assets]
+    for keys in where:
+        node: Any = out
+        for key in keys:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping) or not isinstance(node.get("file"), str):
+            continue
+        origin = node.origins.get("file") if isinstance(node, YDict) else None
+        file = Path(node["file"])
+        if file.is_absolute() or origin is None or origin.path is None:
+            continue
+        if out is raw:
+            out = copy_tree(raw)
+        target = out
+        for key in keys:
+            target = target[key]
+        target["file"] = str((origin.path.parent / file).resolve())
+    resolved: Mapping[str, Any] = out
+    return resolved
 
 
 def scenario_from_raw(raw: Mapping[str, Any], source: str = "<scenario>") -> Scenario:

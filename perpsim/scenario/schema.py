@@ -22,9 +22,11 @@ from perpsim.engine.core.config import (
 )
 from perpsim.engine.registry import DEFAULT_KIND, venue_kinds, venue_spec
 from perpsim.errors import ConfigError, GovernanceError
+from perpsim.oracle.assets import AssetConfig
 from perpsim.oracle.config import BootstrapPath, HistoricalPath, OracleFeedConfig, PricePathConfig
 from perpsim.oracle.data import format_time
 from perpsim.oracle.paths import load_path_data
+from perpsim.scenario.assets import check_assets, fill_underlying_path, underlying_of
 from perpsim.scenario.clock import ClockConfig, safe_timestamp
 from perpsim.scenario.events import (
     Event,
@@ -107,6 +109,7 @@ class Scenario(FrozenModel):
         venue: The exchange design (``kind``) and its own settings: governance, pool, funds.
         agents: Agent populations.
         events: The event timeline (in file order; see :meth:`timeline`).
+        assets: Named assets with their own price paths (:mod:`perpsim.scenario.assets`).
         governance_rules: Rules that change governance while the run goes, from its state
             (:mod:`perpsim.scenario.rules`).
         output: Output settings.
@@ -121,6 +124,7 @@ class Scenario(FrozenModel):
     venue: VenueConfig = Field(default_factory=lambda: venue_spec(DEFAULT_KIND).config_model())
     agents: tuple[Population, ...] = ()
     events: tuple[Event, ...] = ()
+    assets: dict[str, AssetConfig] = Field(default_factory=dict)
     governance_rules: tuple[GovernanceRule, ...] = ()
     output: OutputConfig = OutputConfig()
 
@@ -131,6 +135,7 @@ class Scenario(FrozenModel):
         if not isinstance(data, Mapping):
             return data
         refuse_moved_keys(data)
+        data = fill_underlying_path(data)
         _guard_foreign_sections(data)
         if not isinstance(data.get("clock"), Mapping):
             return data
@@ -160,6 +165,7 @@ class Scenario(FrozenModel):
         problems += self._check_rules()
         problems += self._check_output()
         problems += self._check_price_data()
+        problems += check_assets(self.assets, self.price_path, True)
         if problems:
             raise ProblemsError(problems)
         self._fold_timeline()
@@ -468,6 +474,11 @@ class Scenario(FrozenModel):
             if pop.name == name:
                 return pop
         raise KeyError(name)
+
+    @property
+    def underlying_asset(self) -> str | None:
+        """The asset of ``assets:`` that is the perpetual's underlying, if any."""
+        return underlying_of(self.assets)
 
     @property
     def n_ticks(self) -> int:

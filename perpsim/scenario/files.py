@@ -26,9 +26,18 @@ __all__ = [
 ]
 
 
+#: Folders of :data:`SCENARIO_DIR` whose files are shipped scenarios too (their bare names are
+#: found like the top level's: ``perpsim run ftx_2022`` runs ``incidents/ftx_2022.yaml``).
+SHIPPED_SUBFOLDERS: tuple[str, ...] = ("incidents", "attacks")
+
+
 def shipped_scenarios() -> list[Path]:
-    """The scenario files shipped in :data:`SCENARIO_DIR`, sorted by name."""
-    return sorted(SCENARIO_DIR.glob("*.yaml"))
+    """The scenario files shipped in :data:`SCENARIO_DIR` and its :data:`SHIPPED_SUBFOLDERS`,
+    the top level first, each folder sorted by name."""
+    out = sorted(SCENARIO_DIR.glob("*.yaml"))
+    for folder in SHIPPED_SUBFOLDERS:
+        out += sorted((SCENARIO_DIR / folder).glob("*.yaml"))
+    return out
 
 
 def resolve_scenario_path(spec: str | Path) -> Path:
@@ -49,11 +58,13 @@ def resolve_scenario_path(spec: str | Path) -> Path:
         return path
     if path.exists():
         raise ConfigError(f"{spec}: is a directory, not a scenario file")
-    if len(path.parts) == 1:
-        for name in (path.name, f"{path.name}.yaml"):
-            shipped = SCENARIO_DIR / name
-            if shipped.is_file():
-                return shipped
+    folders = ("", *SHIPPED_SUBFOLDERS) if len(path.parts) == 1 else ("",)
+    if len(path.parts) == 1 or (len(path.parts) == 2 and path.parts[0] in SHIPPED_SUBFOLDERS):
+        for folder in folders:
+            for name in (str(path), f"{path}.yaml"):
+                shipped = SCENARIO_DIR / folder / name
+                if shipped.is_file():
+                    return shipped
     names = [p.stem for p in shipped_scenarios()]
     suggestion = did_you_mean(path.stem, names)
     hint = f"; did you mean {suggestion!r}?" if suggestion else ""

@@ -83,8 +83,10 @@ def error_of(path: str | Path, overrides: tuple[str, ...] = ()) -> str:
 def test_the_readme_table_lists_every_shipped_scenario() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Shipped scenarios", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"^\| `([a-z0-9_]+)\.yaml` \|", section, flags=re.MULTILINE))
-    assert listed == {p.stem for p in shipped_scenarios()}
+    listed = set(re.findall(r"^\| `([a-z0-9_/]+)\.yaml` \|", section, flags=re.MULTILINE))
+    assert listed == {
+        p.relative_to(SCENARIO_DIR).with_suffix("").as_posix() for p in shipped_scenarios()
+    }
 
 
 @pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)

@@ -28,10 +28,12 @@ SCENARIOS = REPO / "scenarios"
 SHORT_COUNT = {"noise_trader": 40, "momentum_trader": 4, "liquidity_provider": 3}
 
 
-def run(name: str, *overrides: str) -> RunResult:
-    """Run ``scenarios/NAME.yaml`` with ``overrides``; the run must finish cleanly."""
-    scenario = load_scenario(SCENARIOS / f"{name}.yaml", list(overrides))
-    result = run_scenario(scenario, base_dir=SCENARIOS)
+def run(name: str | Path, *overrides: str) -> RunResult:
+    """Run ``scenarios/NAME.yaml`` (or the file ``name``) with ``overrides``; the run must
+    finish cleanly."""
+    path = name if isinstance(name, Path) else SCENARIOS / f"{name}.yaml"
+    scenario = load_scenario(path, list(overrides))
+    result = run_scenario(scenario, base_dir=path.parent)
     assert result.error is None, result.error
     assert result.summary["invariants"] == "ok"
     return result
@@ -61,7 +63,7 @@ def short_overrides(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", shipped_scenarios(), ids=lambda p: p.stem)
 def test_shipped_scenario_runs_briefly(path: Path) -> None:
     overrides = short_overrides(path)
-    result = run(path.stem, *overrides)
+    result = run(path, *overrides)
     ts = result.timeseries
     assert list(ts.columns) == list(
         timeseries_columns(

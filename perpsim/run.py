@@ -344,7 +344,11 @@ def agent_tables(model: PerpModel) -> dict[str, pd.DataFrame]:
                 continue
             for name, table in tables().items():
                 rows.setdefault(name, []).extend(table)
-    return {name: pd.DataFrame(table) for name, table in rows.items()}
+    out = {name: pd.DataFrame(table) for name, table in rows.items()}
+    for df in out.values():
+        if "time" in df.columns:
+            df["time"] = pd.to_datetime(df["time"].astype("int64"), unit="s", utc=True)
+    return out
 
 
 def release_model(model: PerpModel) -> None:

@@ -56,7 +56,13 @@ def vault_totals(frame: pd.DataFrame) -> pd.DataFrame:
             row[c] = float(last[c])
         row["total_cost"] = float(sum(float(last[c]) for c in COST_COLUMNS))
         # After the set-up day: the first hedges are built over a few trades (max_trade).
-        settled = frame[frame["time"] >= frame["time"].min() + SETUP_SECONDS]
+        start = frame["time"].min()
+        cutoff = (
+            start + pd.Timedelta(seconds=SETUP_SECONDS)
+            if isinstance(start, pd.Timestamp)
+            else start + SETUP_SECONDS
+        )
+        settled = frame[frame["time"] >= cutoff]
         if vault == "family":
             # The family's deltas are its vaults' (its own rows carry none).
             members = settled[settled["vault"] != "family"]

@@ -4,15 +4,22 @@ hedges are real venue trades, and netting costs less than no netting on the same
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from perpsim.agents.vaults import rebalance
+from perpsim.agents.vaults.compare import main as compare_main
+from perpsim.agents.vaults.compare import vault_totals
 from perpsim.agents.vaults.family import GLPVaultFamily
 
 from perpsim.errors import ConfigError
 from perpsim.model import PerpModel
-from perpsim.run import agent_tables
+from perpsim.plots import run_figure_infos
+from perpsim.plots.run.vaults import VAULTS_FIGURE, fig_vaults, read_vaults
+from perpsim.plots.rundata import load_run
+from perpsim.run import agent_tables, run_scenario, write_outputs
 from perpsim.scenario import scenario_from_raw
 
 COSTS = ("fees_mint_burn", "fees_trading", "trading_impact", "fees_off_venue")
@@ -198,3 +205,25 @@ def test_assets_are_required() -> None:
     raw["price_path"] = raw["assets"].pop("ETH")["path"]
     with pytest.raises(ConfigError, match="assets"):
         PerpModel(scenario_from_raw(raw))
+
+
+def test_run_folder_has_the_vault_table_and_figure(tmp_path: Path) -> None:
+    raw = _raw(True)
+    raw["clock"]["duration"] = "1d"
+    result = run_scenario(scenario_from_raw(raw))
+    out = tmp_path / "run"
+    write_outputs(result, out)
+    vaults = pd.read_parquet(out / "vaults.parquet")
+    assert str(vaults["time"].dtype).startswith("datetime64")
+    assert set(vaults["vault"]) == {"USDC", "ETH", "BTC", "family"}
+    # The vault figure alone (plot_run draws it after the others; they have their own tests).
+    run = load_run(out)
+    assert VAULTS_FIGURE in run_figure_infos(run)
+    table = read_vaults(run)
+    assert table is not None
+    fig = fig_vaults(run, [], table)
+    assert len(fig.axes) == 5  # four panels and the open-interest share's twin axis
+    totals = vault_totals(vaults)
+    assert totals.loc["family", "total_cost"] > 0
+    assert compare_main([str(out), str(out)]) == 0
+    assert compare_main([str(out), str(tmp_path)]) == 2

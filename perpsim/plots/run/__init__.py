@@ -22,6 +22,7 @@ from perpsim.plots.run.insurance_fund import fig_insurance_fund
 from perpsim.plots.run.liquidations import fig_liquidations
 from perpsim.plots.run.prices import fig_prices
 from perpsim.plots.run.trader_pnl import fig_trader_pnl
+from perpsim.plots.run.vaults import VAULTS_FIGURE, fig_vaults, read_vaults
 from perpsim.plots.rundata import RunData, load_run
 from perpsim.plots.scenario import venue_kind
 from perpsim.plots.style import save_png, style_context
@@ -83,7 +84,8 @@ def run_figure_infos(run: RunData) -> tuple[FigureInfo, ...]:
         ConfigError: the run's design is not registered.
     """
     own = venue_figures(venue_kind(run.scenario))
-    return RUN_FIGURES + tuple(figure_info(spec) for spec in own)
+    vaults = (VAULTS_FIGURE,) if read_vaults(run) is not None else ()
+    return RUN_FIGURES + tuple(figure_info(spec) for spec in own) + vaults
 
 
 def run_figures(run: RunData) -> list[tuple[FigureInfo, Figure]]:
@@ -108,6 +110,10 @@ def run_figures(run: RunData) -> list[tuple[FigureInfo, Figure]]:
             out.append((info, makers[info.file]()))
         for spec in own:
             out.append((figure_info(spec), draw_figure(spec, run, markers)))
+        # A run with a GLP vault family (agents/vaults/) also has its vaults.parquet.
+        vaults = read_vaults(run)
+        if vaults is not None:
+            out.append((VAULTS_FIGURE, fig_vaults(run, markers, vaults)))
     return out
 
 

@@ -227,3 +227,18 @@ def test_run_folder_has_the_vault_table_and_figure(tmp_path: Path) -> None:
     assert totals.loc["family", "total_cost"] > 0
     assert compare_main([str(out), str(out)]) == 0
     assert compare_main([str(out), str(tmp_path)]) == 2
+
+
+def test_on_predy_the_design_caps_the_hedge() -> None:
+    raw = _raw(True, kind="predy")
+    for pop in raw["agents"]:
+        pop["product"] = "future"
+    model = _run(raw)
+    family = _family(model)
+    assert family.problems == []
+    assert family.trades > 0
+    # Predy's vaults hold at most max_position_per_vault (150) contracts: the rest is refused,
+    # counted, and stays unhedged with the vaults on the net's side.
+    assert model.rejections["hedge:UnsafeError"] > 0
+    assert abs(family._position(family.books[0])) <= 150.0 + 1e-9
+    assert max(abs(r["delta_ETH"]) for r in family.rows if r["vault"] == "ETH") > 0.2

@@ -18,6 +18,7 @@ from .services.keeper import Keeper
 from .services.liquidator import Liquidator
 from .services.predy_hedger import PredyHedger
 from .traders.arbitrageur import Arbitrageur
+from .traders.fund_drainer import FundDrainer
 from .traders.momentum_trader import MomentumTrader
 from .traders.noise_trader import NoiseTrader
 from .traders.variance_seller import VarianceSeller
@@ -39,6 +40,7 @@ REGISTRY: dict[str, type[PerpAgent]] = {
         PredyHedger,
         VarianceSeller,
         GLPVaultFamily,
+        FundDrainer,
     )
 }
 
@@ -46,6 +48,7 @@ __all__ = [
     "REGISTRY",
     "Admin",
     "Arbitrageur",
+    "FundDrainer",
     "GLPVaultFamily",
     "Keeper",
     "Liquidator",

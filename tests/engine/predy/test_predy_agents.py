@@ -27,6 +27,9 @@ agents:
     type: whale
     product: squared
     params: {{capital: 2000000, side: short, size: 120, leverage: 2, schedule: [2h]}}
+  - name: drainer
+    type: fund_drainer
+    params: {{capital: 300000, size: 40, slice: 10, open_at: 1h, close_at: 4h}}
   - name: admin
     type: admin
     params: {{settle_at: 7h, settlement_price: index, complete_after: 30m}}

@@ -232,12 +232,35 @@ def _is_sweep_file(name: str) -> bool:
     return isinstance(doc, dict) and "parameters" in doc and "scenario" in doc
 
 
+def _analysis_kind(name: str) -> str | None:
+    """``sensitivity``, ``stress`` or ``compare`` for an analysis file, else None."""
+    from perpsim.analysis.cli import analysis_file_kind
+    from perpsim.scenario.yaml import load_yaml_file
+
+    path = Path(name)
+    if not path.is_file():
+        return None
+    try:
+        doc, _ = load_yaml_file(path)
+    except ConfigError:
+        return None
+    return analysis_file_kind(doc)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from perpsim.analysis.cli import validate_analysis_file
     from perpsim.scenario import validate_command
 
-    sweeps = [f for f in args.files if _is_sweep_file(f)]
-    scenarios = [f for f in args.files if f not in sweeps]
+    analyses = {f: k for f in args.files if (k := _analysis_kind(f)) is not None}
+    sweeps = [f for f in args.files if f not in analyses and _is_sweep_file(f)]
+    scenarios = [f for f in args.files if f not in sweeps and f not in analyses]
     status = validate_command(scenarios) if scenarios else 0
+    for name, kind in analyses.items():
+        try:
+            print(validate_analysis_file(name, kind))
+        except ConfigError as exc:
+            print(str(exc), file=sys.stderr)
+            status = 2
     if sweeps:
         from perpsim.sweep import load_sweep
 
@@ -420,7 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("validate", help="check scenario and sweep files; exit 2 with the errors")
+    p = sub.add_parser(
+        "validate", help="check scenario, sweep and analysis files; exit 2 with the errors"
+    )
     p.add_argument(
         "files", nargs="+", help="scenario files (or shipped scenario names) and sweep files"
     )
@@ -456,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress and no final table")
     p.set_defaults(func=_cmd_sweep)
+    from perpsim.analysis.cli import add_parsers
+
+    add_parsers(sub)  # sensitivity, stress, compare (docs/analysis.md)
     p = sub.add_parser(
         "plot",
         help="draw the figures of a run folder or a sweep folder (PNG, in DIR/plots/)",

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,8 @@ class SweepPlan:
         root_seed: Root of the sweep's SeedSequence.
         fingerprint: Hash of everything that decides the results (spec, resolved scenario,
             perpsim version); a resumed sweep must have the same.
+        function: ``module:function`` run in place of the model (see
+            :attr:`RunTask.function`); None runs the scenario.
     """
 
     spec: SweepSpec
@@ -112,6 +114,7 @@ class SweepPlan:
     points: tuple[tuple[Any, ...], ...]
     root_seed: int
     fingerprint: str
+    function: str | None = None
 
     @property
     def n_points(self) -> int:
@@ -144,8 +147,14 @@ class SweepPlan:
             scenario=self.scenario,
             overrides=self.point_overrides(point_id),
             keep=self.spec.keep,
-            out_dir=None if out_dir is None else str(out_dir.resolve()),
+            out_dir=None if out_dir is None else str(_absolute(out_dir)),
+            function=self.function,
         )
+
+
+def _absolute(path: Path) -> Path:
+    """``path`` resolved, unless it already is absolute (the runner resolves it once)."""
+    return path if path.is_absolute() else path.resolve()
 
 
 def _clean_override_message(text: str) -> str:
@@ -187,6 +196,7 @@ def plan_sweep(
     default_name: str = "sweep",
     validate_points: bool = True,
     lines: KeyLines | None = None,
+    points: Sequence[tuple[Any, ...]] | None = None,
 ) -> SweepPlan:
     """Resolves a sweep spec: scenario, keys, points and seeds.
 
@@ -197,6 +207,9 @@ def plan_sweep(
         default_name: The name when ``spec.name`` is not given.
         validate_points: Validate every point's scenario.
         lines: Line numbers of the sweep file's keys (for messages).
+        points: The points themselves (one value per parameter, in order), in place of the
+            spec's sampler: the analysis layer's designs (Saltelli samples, an optimiser's
+            candidates). They are validated and fingerprinted like sampled points.
 
     Returns:
         The plan.
@@ -242,9 +255,17 @@ def plan_sweep(
             else param.low
         )
         checks.append((("parameters", key), first))
+    # The varied keys are checked on the scenario with set: applied (set: may add the events
+    # whose elements a sweep varies); set: itself on the scenario.
+    try:
+        with_set = apply_typed_overrides(raw, dict(base_overrides), source=f"{source}: set")
+    except ConfigError:
+        with_set = raw  # set:'s own problems are reported below, one per key
     for (section, key), value in checks:
         try:
-            apply_typed_overrides(raw, {key: value}, source=f"{source}: {section}")
+            apply_typed_overrides(
+                raw if section == "set" else with_set, {key: value}, source=f"{source}: {section}"
+            )
         except ConfigError as exc:
             text = _clean_override_message(str(exc))
             text = text.replace(f"{source}: {section}: ", f"{source}: {section}.", 1)
@@ -258,7 +279,8 @@ def plan_sweep(
         raise ConfigError(_clean_override_message(str(exc))) from None
 
     root = base.seed if spec.seed is None else spec.seed
-    points = generate_points(spec, root)
+    explicit = points is not None
+    points = [tuple(p) for p in points] if points is not None else generate_points(spec, root)
     keys = tuple(spec.parameters)
     if validate_points:
         bad: list[str] = []
@@ -302,6 +324,7 @@ def plan_sweep(
                 "data_files": {name: file_sha256(path) for name, path in sorted(files.items())},
                 "perpsim": __version__,
                 "perpsim_source_sha256": source_sha256(),
+                **({"points": points} if explicit else {}),
             },
             sort_keys=True,
             default=str,

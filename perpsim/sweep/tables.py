@@ -72,11 +72,12 @@ def results_frame(
     return pd.DataFrame(cols)
 
 
-def _numeric(series: pd.Series) -> npt.NDArray[np.float64]:
+def _floats(series: pd.Series) -> npt.NDArray[np.float64]:
+    """A metric column as floats (booleans as 0/1, missing values as NaN)."""
     x: npt.NDArray[np.float64] = np.asarray(
         series.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64
     )
-    return x[~np.isnan(x)]
+    return x
 
 
 def _stats(x: npt.NDArray[np.float64]) -> tuple[float, float, float, float]:
@@ -118,29 +119,47 @@ def aggregate_results(
         cols = ["point_id", *keys]
         points = results[cols].drop_duplicates("point_id").sort_values("point_id")
     points = points.reset_index(drop=True)
-    groups = {int(str(pid)): g for pid, g in results.groupby("point_id", sort=True)}
+    # Every column converted once, then sliced per point: a Saltelli design has tens of
+    # thousands of points, and per-point pandas conversions would take minutes.
+    pid_all = results["point_id"].to_numpy(dtype=np.int64)
+    ok_all = (results["status"] == "ok").to_numpy(dtype=bool, na_value=False)
+    columns = {m: _floats(results[m]) for m in SUMMARY_METRICS if m in results}
+    # Metrics no run has (a function run in place of the model has none) are NaN throughout.
+    columns = {m: x for m, x in columns.items() if not np.isnan(x).all()}
+    blank = dict.fromkeys((f"{m}_{st}" for m in SUMMARY_METRICS for st in STATS), math.nan)
+    order = np.argsort(pid_all, kind="stable")
+    uniq, starts = np.unique(pid_all[order], return_index=True)
+    ends = [*starts[1:].tolist(), len(order)]
+    rows_of = {int(u): order[b:e] for u, b, e in zip(uniq, starts, ends, strict=True)}
+    no_rows = np.empty(0, dtype=np.int64)
+
+    def values(metric: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        if metric not in columns:
+            return np.empty(0)
+        x = columns[metric][rows]
+        return x[~np.isnan(x)]
+
     records: list[dict[str, Any]] = []
     for pid in points["point_id"].astype("int64"):
-        g = groups.get(int(pid), results.iloc[0:0])
-        ok = g[g["status"] == "ok"]
+        rows = rows_of.get(int(pid), no_rows)
+        ok = rows[ok_all[rows]]
         rec: dict[str, Any] = {
-            "n_runs": len(g),
+            "n_runs": len(rows),
             "n_ok": len(ok),
-            "n_failed": len(g) - len(ok),
+            "n_failed": len(rows) - len(ok),
         }
-        for m in SUMMARY_METRICS:
-            x = _numeric(ok[m]) if m in ok else np.empty(0)
+        rec.update(blank)
+        for m in columns:
+            x = values(m, ok)
             for stat, v in zip(STATS, _stats(x), strict=True):
                 rec[f"{m}_{stat}"] = v
         for m in ("bad_debt", "insurance_fund_drawdown"):
-            x = _numeric(ok[m]) if m in ok else np.empty(0)
+            x = values(m, ok)
             rec[f"var95_{m}"] = var(x, 0.95)
             rec[f"cvar95_{m}"] = cvar(x, 0.95)
-        ex = _numeric(ok["insurance_fund_exhausted"]) if "insurance_fund_exhausted" in ok else None
-        rec["p_insurance_fund_exhausted"] = (
-            float(np.mean(ex)) if ex is not None and ex.size else math.nan
-        )
-        lv = _numeric(ok["liquidated_value"]) if "liquidated_value" in ok else np.empty(0)
+        ex = values("insurance_fund_exhausted", ok)
+        rec["p_insurance_fund_exhausted"] = float(np.mean(ex)) if ex.size else math.nan
+        lv = values("liquidated_value", ok)
         rec["lar95"] = float(np.quantile(lv, 0.95)) if lv.size else math.nan
         records.append(rec)
     stats = pd.DataFrame.from_records(records, index=points.index)

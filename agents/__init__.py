@@ -21,6 +21,7 @@ from .traders.arbitrageur import Arbitrageur
 from .traders.fund_drainer import FundDrainer
 from .traders.momentum_trader import MomentumTrader
 from .traders.noise_trader import NoiseTrader
+from .traders.oracle_pumper import OraclePumper
 from .traders.variance_seller import VarianceSeller
 from .traders.whale import Whale
 from .vaults.family import GLPVaultFamily
@@ -41,6 +42,7 @@ REGISTRY: dict[str, type[PerpAgent]] = {
         VarianceSeller,
         GLPVaultFamily,
         FundDrainer,
+        OraclePumper,
     )
 }
 
@@ -55,6 +57,7 @@ __all__ = [
     "LiquidityProvider",
     "MomentumTrader",
     "NoiseTrader",
+    "OraclePumper",
     "PerpAgent",
     "Phase",
     "PredyHedger",

@@ -485,9 +485,8 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
             return
         self._guard_on = reason is not None
         text = None if reason is None else f"oracle guard: {reason}"
-        for what in ("trading", "liquidation"):
-            if guard.stops in (what, "both"):
-                self.set_halt(what, "oracle_guard", text)
+        for what in guard.halts():
+            self.set_halt(what, "oracle_guard", text)
 
     def phase_governance_rules(self) -> None:
         """Measure, decide, apply and expire the scenario's governance rules."""

@@ -33,6 +33,7 @@ HALT_OF_ACTION: dict[str, str] = {
     "pause_opening": "opening",
     "halt_trading": "trading",
     "halt_liquidation": "liquidation",
+    "halt_withdrawal": "withdrawal",
 }
 
 

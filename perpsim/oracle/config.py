@@ -433,13 +433,23 @@ class OracleGuard(_Frozen):
         max_age: Largest index age in seconds the venue accepts (null: no staleness limit).
         min_price: The index must stay above this (null: no bound).
         max_price: The index must stay below this (null: no bound).
-        stops: ``trading``, ``liquidation`` or ``both``.
+        stops: ``trading``, ``liquidation``, ``both`` (trading and liquidation) or ``all``
+            (withdrawals too: a pumped index lets an account withdraw a paper gain).
     """
 
     max_age: Duration | None = Field(default=None, gt=0)
     min_price: float | None = Field(default=None, gt=0.0)
     max_price: float | None = Field(default=None, gt=0.0)
-    stops: Literal["trading", "liquidation", "both"] = "both"
+    stops: Literal["trading", "liquidation", "both", "all"] = "both"
+
+    def halts(self) -> tuple[str, ...]:
+        """What the venue refuses while the guard is on."""
+        return {
+            "trading": ("trading",),
+            "liquidation": ("liquidation",),
+            "both": ("trading", "liquidation"),
+            "all": ("trading", "liquidation", "withdrawal"),
+        }[self.stops]
 
     @model_validator(mode="after")
     def _check(self) -> OracleGuard:

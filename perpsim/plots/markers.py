@@ -163,7 +163,7 @@ def _rule_markers(ev: pd.DataFrame) -> list[Marker]:
     rules = ev[
         (ev["kind"] == "governance_rule")
         & ev["stage"].isin(["applied", "expired"])
-        & ~ev["key"].isin(["pause_opening", "halt_trading", "halt_liquidation"])
+        & ~ev["key"].isin(["pause_opening", "halt_trading", "halt_liquidation", "halt_withdrawal"])
     ]
     for _, r in rules.iterrows():
         row = {str(k): (None if pd.isna(v) else v) for k, v in r.items()}

@@ -112,10 +112,11 @@ class HaltAction(FrozenModel):
 
     Attributes:
         kind: ``pause_opening`` (trades that increase a position are refused; closing works),
-            ``halt_trading`` (every trade is refused) or ``halt_liquidation``.
+            ``halt_trading`` (every trade is refused), ``halt_liquidation`` or
+            ``halt_withdrawal``.
     """
 
-    kind: Literal["pause_opening", "halt_trading", "halt_liquidation"]
+    kind: Literal["pause_opening", "halt_trading", "halt_liquidation", "halt_withdrawal"]
 
 
 #: A rule's action; ``kind`` selects it.

@@ -206,6 +206,11 @@ def test_pause_opening_refuses_increases_and_lets_positions_close() -> None:
     venue.trade(holder, -sign * lot)  # reducing works
     venue.halts.set("opening", "test", None)
     venue.trade(holder, sign * lot)
+    venue.halts.set("withdrawal", "test", "guard")
+    with pytest.raises(HaltedError, match="withdrawals are halted"):
+        venue.withdraw(holder, 1.0)
+    venue.halts.set("withdrawal", "test", None)
+    venue.withdraw(holder, 1.0)
 
 
 def test_feed_freezes_inside_its_answer_bounds() -> None:

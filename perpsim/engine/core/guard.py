@@ -8,7 +8,7 @@ also pause new positions while positions may still be reduced.
 
 :class:`GuardedVenue` adds these halts to any design without touching it: it forwards every
 operation of the :class:`~perpsim.engine.venue.Venue` contract and refuses ``trade`` (and
-``liquidate``) with :class:`~perpsim.errors.HaltedError` while a halt named in
+``liquidate``, ``withdraw``) with :class:`~perpsim.errors.HaltedError` while a halt named in
 :class:`Halts` is on. The model decides when a halt starts or ends and sets :attr:`halts`;
 the venue's own state is never touched by a refusal.
 """
@@ -21,7 +21,10 @@ from typing import Any
 from perpsim.engine.venue import Venue
 from perpsim.errors import EngineError, HaltedError
 
-__all__ = ["GuardedVenue", "Halts"]
+__all__ = ["HALTS", "GuardedVenue", "Halts"]
+
+#: What can be halted.
+HALTS: tuple[str, ...] = ("trading", "liquidation", "opening", "withdrawal")
 
 
 @dataclass
@@ -32,11 +35,13 @@ class Halts:
         trading: every trade is refused.
         liquidation: every liquidation is refused.
         opening: trades that increase an account's position are refused (reducing is allowed).
+        withdrawal: every withdrawal is refused (collateral stays in the venue).
     """
 
     trading: str | None = None
     liquidation: str | None = None
     opening: str | None = None
+    withdrawal: str | None = None
     #: Reasons of every named source that currently asks for each halt (the model's sources:
     #: the oracle guard and each governance rule), so one source ending keeps another's halt.
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -48,10 +53,10 @@ class Halts:
             Whether the halt in force changed (started, or ended with no other source left).
 
         Raises:
-            ValueError: ``what`` is not ``trading``, ``liquidation`` or ``opening``.
+            ValueError: ``what`` is not one of :data:`HALTS`.
         """
-        if what not in ("trading", "liquidation", "opening"):
-            raise ValueError(f"unknown halt {what!r}: use trading, liquidation or opening")
+        if what not in HALTS:
+            raise ValueError(f"unknown halt {what!r}: use {', '.join(HALTS)}")
         asks = self.sources.setdefault(what, {})
         if reason is None:
             asks.pop(source, None)
@@ -70,7 +75,8 @@ class GuardedVenue:
         venue: the design's venue (or one product's view of it).
         halts: the halts, shared by every product view of the same venue.
 
-    Everything but ``trade``, ``liquidate`` and ``product`` is the wrapped venue's own.
+    Everything but ``trade``, ``liquidate``, ``withdraw`` and ``product`` is the wrapped
+    venue's own.
     """
 
     def __init__(self, venue: Venue, halts: Halts | None = None) -> None:
@@ -112,6 +118,16 @@ class GuardedVenue:
         if h.opening is not None and self._opens(account, float(size)):
             raise HaltedError(f"new positions are paused: {h.opening}")
         return self._inner.trade(account, size, limit_price)
+
+    def withdraw(self, account: str, amount: float) -> None:
+        """The wrapped venue's withdrawal, unless withdrawals are halted.
+
+        Raises:
+            HaltedError: withdrawals are halted; nothing changed.
+        """
+        if self.halts.withdrawal is not None:
+            raise HaltedError(f"withdrawals are halted: {self.halts.withdrawal}")
+        self._inner.withdraw(account, amount)
 
     def liquidate(self, liquidator: str | int, account: str | int, max_amount: float) -> Any:
         """The wrapped venue's liquidation, unless liquidation is halted.

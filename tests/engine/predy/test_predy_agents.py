@@ -30,6 +30,9 @@ agents:
   - name: drainer
     type: fund_drainer
     params: {{capital: 300000, size: 40, slice: 10, open_at: 1h, close_at: 4h}}
+  - name: pumper
+    type: oracle_pumper
+    params: {{capital: 20000, size: 5, slice: 5, open_at: 1h, withdraw_from: 2h}}
   - name: admin
     type: admin
     params: {{settle_at: 7h, settlement_price: index, complete_after: 30m}}

@@ -203,6 +203,9 @@ class GLPVaultFamilyParams(FrozenModel):
         poisson_flows: Poisson depositors per vault.
         max_trade: Most contracts one hedge trade sends to the venue (0: no limit); the rest
             waits for the next look, when the delta trigger sends it (a simple TWAP).
+        underlying: The asset the market price is, when no asset of the scenario's
+            ``assets:`` is marked ``underlying`` (then every other risky asset of the basket
+            needs an entry there).
     """
 
     vaults: dict[str, VaultConfig] = Field(default_factory=_default_vaults, min_length=1)
@@ -216,6 +219,7 @@ class GLPVaultFamilyParams(FrozenModel):
     flows: tuple[FlowEvent, ...] = ()
     poisson_flows: dict[str, PoissonFlows] = Field(default_factory=dict)
     max_trade: float = Field(default=0.0, ge=0.0)
+    underlying: str = "ETH"
 
     @model_validator(mode="after")
     def _names(self) -> GLPVaultFamilyParams:
@@ -314,7 +318,9 @@ class GLPVaultFamily(PerpAgent):
         self.book_of = {v: b for b in self.books for v in b.vaults}
         self.stables = set(cfg.glp.stables)
         self.risky = [a for a in cfg.glp.weights if a not in self.stables]
-        self.underlying = model.underlying_asset
+        #: The asset the perpetual trades: the scenario's underlying asset, else the name the
+        #: family gives the market price (``underlying``).
+        self.underlying: str = model.underlying_asset or cfg.underlying
         self.units: dict[str, float] = {}
         self.pool_supply = 0.0
         self.last_prices: dict[str, float] = {}
@@ -338,7 +344,12 @@ class GLPVaultFamily(PerpAgent):
         """USD price of every GLP asset now (stables 1; the underlying at the market)."""
         out: dict[str, float] = {}
         for a in self.cfg.glp.weights:
-            out[a] = 1.0 if a in self.stables else self.model.asset_price(a)
+            if a in self.stables:
+                out[a] = 1.0
+            elif a == self.underlying:
+                out[a] = self.model.market_price()
+            else:
+                out[a] = self.model.asset_price(a)
         return out
 
     def glp_px(self, prices: dict[str, float]) -> float:
@@ -357,11 +368,6 @@ class GLPVaultFamily(PerpAgent):
                 f"agents.{self.population}: glp.weights names {', '.join(missing)}, which the"
                 " scenario's assets: section does not define (each risky asset needs a price"
                 " path)"
-            )
-        if self.underlying is None:
-            raise ConfigError(
-                f"agents.{self.population}: a glp_vault_family needs the perpetual's underlying"
-                " to be one of the scenario's assets (assets.<name>.underlying: true)"
             )
         prices = self.prices()
         self.units = glp_amounts(self.cfg.glp.weights, prices, self.cfg.glp.price0)
@@ -461,7 +467,6 @@ class GLPVaultFamily(PerpAgent):
         vaults = [self.vaults[n] for n in book.vaults]
         prev = self.last_prices
         under = self.underlying
-        assert under is not None
         # 1. record: the hedges as they stood, in USD at the previous prices.
         before = {v.name: {a: u * prev[a] for a, u in v.hedge_units.items()} for v in vaults}
         tvl_before = {v.name: v.tvl(self.glp_px(prev)) for v in vaults}
@@ -576,7 +581,7 @@ class GLPVaultFamily(PerpAgent):
     def _sync_position(self, book: Book) -> None:
         """Give the gap between the vaults' venue hedges and the account's position (an unfilled
         trade, a liquidation) to the vaults on the net's side, pro rata."""
-        under = str(self.underlying)
+        under = self.underlying
         vaults = [self.vaults[n] for n in book.vaults]
         gap = math.fsum(v.hedge_units.get(under, 0.0) for v in vaults) - self._position(book)
         if abs(gap) < 1e-12:
@@ -630,7 +635,7 @@ class GLPVaultFamily(PerpAgent):
         extra = (self._margin(book) - before) - amount
         if extra:
             vaults = [self.vaults[n] for n in book.vaults]
-            under = str(self.underlying)
+            under = self.underlying
             held = {v.name: v.hedge_units.get(under, 0.0) for v in vaults}
             shares = self._shares(net_side_shares(held), vaults, {v.name: 1.0 for v in vaults})
             for v in vaults:
@@ -690,7 +695,7 @@ class GLPVaultFamily(PerpAgent):
         # price impact) goes to the vaults whose hedges changed on the trade's side; the rest
         # of the margin's change is the venue's mark on the new position, which belongs to
         # the vaults that hold it and reverses as the mark returns to the index.
-        impact = fill.size * (fill.price - self.model.asset_price(str(self.underlying)))
+        impact = fill.size * (fill.price - self.model.market_price())
         cost = fill.fee + impact
         mark = (after - margin) + cost
         ones = {v.name: 1.0 for v in vaults}

@@ -200,11 +200,20 @@ def test_the_family_runs_on_d8x() -> None:
     assert _last(model, "family")["oi_share"] > 0
 
 
-def test_assets_are_required() -> None:
+def test_every_risky_asset_needs_a_path() -> None:
+    # Without assets: the market price is the family's `underlying` (ETH); BTC has no path.
     raw = _raw(True)
-    raw["price_path"] = raw["assets"].pop("ETH")["path"]
-    with pytest.raises(ConfigError, match="assets"):
+    raw["price_path"] = raw.pop("assets")["ETH"]["path"]
+    with pytest.raises(ConfigError, match=r"BTC.*assets:"):
         PerpModel(scenario_from_raw(raw))
+    # A basket of the market's asset and stables needs no assets: section.
+    glp = raw["agents"][0]["params"]
+    glp["glp"] = {"weights": {"USDC": 0.5, "ETH": 0.5}}
+    glp["vaults"] = {"USDC": {"tvl": 1e6}, "ETH": {"tvl": 1e6, "target": {"ETH": 1.0}}}
+    glp["flows"], glp["poisson_flows"] = [], {}
+    raw["clock"]["duration"] = "6h"
+    family = _family(_run(raw))
+    assert family.problems == [] and family.trades > 0
 
 
 def test_run_folder_has_the_vault_table_and_figure(tmp_path: Path) -> None:

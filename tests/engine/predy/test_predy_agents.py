@@ -33,6 +33,12 @@ agents:
   - name: pumper
     type: oracle_pumper
     params: {{capital: 20000, size: 5, slice: 5, open_at: 1h, withdraw_from: 2h}}
+  - name: glp
+    type: glp_vault_family
+    product: future
+    params:
+      glp: {{weights: {{USDC: 0.5, ETH: 0.5}}}}
+      vaults: {{USDC: {{tvl: 100000}}, ETH: {{tvl: 100000, target: {{ETH: 1.0}}}}}}
   - name: admin
     type: admin
     params: {{settle_at: 7h, settlement_price: index, complete_after: 30m}}
@@ -53,7 +59,7 @@ def test_every_agent_type_runs_on_predy(tmp_path: Path) -> None:
     assert result.summary["status"] == "SETTLED"
     events = result.events
     traded = set(events.loc[events["kind"].isin(["buy", "sell"]), "account"])
-    for who in ("whale", "squared_whale", "arbs-0", "squared_arbs-0", "variance_sellers-0"):
+    for who in ("whale", "squared_whale", "arbs-0", "squared_arbs-0", "variance_sellers-0", "glp"):
         assert who in traded, who
     assert (events["kind"] == "hedge").any()
     assert (events["kind"] == "settle").any()

@@ -36,7 +36,7 @@ import pandas as pd
 from perpsim import __version__
 from perpsim.errors import ConfigError, InvariantViolation
 from perpsim.io import atomic_write_bytes, atomic_write_text
-from perpsim.metrics import run_summary
+from perpsim.metrics import DEFAULT_PRICE_IMPACT_SIZE, format_metric, metric_label, run_summary
 from perpsim.model import PerpModel
 
 if TYPE_CHECKING:
@@ -463,6 +463,15 @@ def _is_run_folder(path: Path) -> bool:
     return (path / "manifest.json").is_file() or (path / "summary.json").is_file()
 
 
+def not_a_folder(path: Path) -> str:
+    """``is a file, not a folder`` (or a broken link, or a device...) for an ``--out``."""
+    if path.is_symlink() and not path.exists():
+        return f"is a broken symbolic link (to {os.readlink(path)}), not a folder"
+    if path.is_file():
+        return "is a file, not a folder"
+    return "is not a folder (a device, a socket or a pipe)"
+
+
 def prepare_run_dir(out: Path, *, overwrite: bool = False) -> Path:
     """Check ``--out`` before a run starts; create and return the folder the run is written into.
 
@@ -484,8 +493,9 @@ def prepare_run_dir(out: Path, *, overwrite: bool = False) -> Path:
     for parent in (out, *out.parents):
         if parent.exists() or parent.is_symlink():
             if not parent.is_dir():
-                what = "is a file" if parent == out else f"lies under {parent}, which is a file"
-                raise ConfigError(f"{where}: {what}, not a folder")
+                what = not_a_folder(parent)
+                what = what if parent == out else f"lies under {parent}, which {what}"
+                raise ConfigError(f"{where}: {what}")
             break
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
@@ -571,6 +581,69 @@ def check_run_dir(path: Path) -> str | None:
     if missing:
         raise ConfigError(f"{p}: incomplete run folder: missing {', '.join(missing)}")
     return None
+
+
+#: The metrics every terminal summary shows (after the scenario's ``output.headline``).
+SUMMARY_TABLE_METRICS: tuple[str, ...] = (
+    "insurance_fund_initial",
+    "insurance_fund_min",
+    "insurance_fund_final",
+    "insurance_fund_drawdown",
+    "social_loss_total",
+    "bad_debt",
+    "liquidation_count",
+    "liquidated_value",
+    "liquidation_loss_total",
+    "insurance_fund_paid_total",
+    "max_unsafe_accounts_before_liquidation",
+    "funding_paid_by_longs",
+    "funding_paid_by_shorts",
+    "lp_return",
+    "trader_pnl_p50",
+    "trades",
+    "rejections_total",
+)
+
+
+@dataclass(frozen=True)
+class SummaryRows:
+    """The terminal summary of a run, as text: the headline first, then the usual metrics.
+
+    Attributes:
+        title: ``NAME · seed N``.
+        headline: ``(label, value)`` of the scenario's ``output.headline`` metrics, in order.
+        rows: ``(label, value)`` of :data:`SUMMARY_TABLE_METRICS` not in the headline, then
+            status, invariants and wall time.
+    """
+
+    title: str
+    headline: list[tuple[str, str]]
+    rows: list[tuple[str, str]]
+
+
+def summary_rows(result: RunResult) -> SummaryRows:
+    """The labelled, unit-formatted rows of ``result``'s terminal summary."""
+    summary, manifest = result.summary, result.manifest
+    output = (manifest.get("resolved_scenario") or {}).get("output") or {}
+    headline = [str(m) for m in output.get("headline") or () if m in summary]
+
+    size = float(output.get("price_impact_size") or DEFAULT_PRICE_IMPACT_SIZE)
+
+    def row(name: str) -> tuple[str, str]:
+        return metric_label(name, size), format_metric(name, summary.get(name))
+
+    rows = [row(m) for m in SUMMARY_TABLE_METRICS if m not in headline and m in summary]
+    invariants = summary.get("invariants")
+    rows += [
+        ("status at the end", str(summary.get("status", "—"))),
+        ("accounting invariants", "ok" if invariants == "ok" else f"FAILED: {invariants}"),
+        ("wall time", f"{float(summary.get('wall_time_s', math.nan)):,.1f} s"),
+    ]
+    return SummaryRows(
+        title=f"{manifest.get('scenario', '?')} · seed {manifest.get('seed', '?')}",
+        headline=[row(m) for m in headline],
+        rows=rows,
+    )
 
 
 def default_out_dir(scenario_name: str, seed: int, root: Path = Path("outputs")) -> Path:

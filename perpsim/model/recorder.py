@@ -9,12 +9,15 @@ column order of :attr:`Recorder.columns`. It answers like a ``DataCollector``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
 
 from perpsim.engine.venue import COMMON_COLUMNS, Venue
+from perpsim.errors import EngineError
+from perpsim.metrics import DEFAULT_PRICE_IMPACT_SIZE
 
 #: Columns the model itself reports before the venue's: the clock, the market, the oracle.
 CLOCK_COLUMNS: tuple[str, ...] = ("time", "tick", "market_price", "index_price", "index_age_s")
@@ -34,9 +37,25 @@ EVENT_COUNT_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: Columns the model measures by asking the venue a question at each recorded row: the price
+#: impact of a buy of ``output.price_impact_size`` contracts (a quote: nothing changes), NaN
+#: when the venue cannot quote it (outside NORMAL, or a pool too small to sell that much).
+PROBE_COLUMNS: tuple[str, ...] = ("price_impact",)
+
+
 def timeseries_columns(venue_columns: Sequence[str]) -> tuple[str, ...]:
     """Every column of a run's time series, in order, for a venue with ``venue_columns``."""
-    return CLOCK_COLUMNS + COMMON_COLUMNS + EVENT_COUNT_COLUMNS + tuple(venue_columns)
+    return (
+        CLOCK_COLUMNS + COMMON_COLUMNS + PROBE_COLUMNS + EVENT_COUNT_COLUMNS + tuple(venue_columns)
+    )
+
+
+def price_impact(venue: Venue, size: float) -> float:
+    """``venue.quote(size).price_impact`` (a fraction), or NaN when the venue refuses to quote."""
+    try:
+        return float(venue.quote(size).price_impact)
+    except EngineError:
+        return math.nan
 
 
 class Recorder:
@@ -48,6 +67,7 @@ class Recorder:
         clock: returns the model's clock columns (:data:`CLOCK_COLUMNS`) for the current tick.
         counts: returns the event counts (:data:`EVENT_COUNT_COLUMNS`) since the last row and
             resets them.
+        price_impact_size: the buy whose price impact is recorded (contracts).
     """
 
     def __init__(
@@ -56,12 +76,14 @@ class Recorder:
         venue_columns: Sequence[str],
         clock: Callable[[], dict[str, Any]],
         counts: Callable[[], dict[str, Any]],
+        price_impact_size: float = DEFAULT_PRICE_IMPACT_SIZE,
     ) -> None:
         self.venue = venue
         self.venue_columns = tuple(venue_columns)
         self.columns = timeseries_columns(self.venue_columns)
         self._clock = clock
         self._counts = counts
+        self.price_impact_size = float(price_impact_size)
         self.rows: list[dict[str, Any]] = []
 
     def record(self) -> dict[str, Any]:
@@ -70,6 +92,7 @@ class Recorder:
         seen = self.venue.observe()
         for column in COMMON_COLUMNS:
             row[column] = seen[column]
+        row["price_impact"] = price_impact(self.venue, self.price_impact_size)
         row.update(self._counts())
         for column in self.venue_columns:
             row[column] = seen[column]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from perpsim.metrics import DEFAULT_PRICE_IMPACT_SIZE, format_metric, metric_label
 from perpsim.plots import (
     RunData,
     event_markers,
@@ -121,6 +122,26 @@ def _run_findings(run: RunData) -> list[str]:
     return out
 
 
+def _question_table(run: RunData) -> Table | None:
+    """The metrics the scenario's question picked (``output.headline``), with their units."""
+    output = run.scenario.get("output") or {}
+    names = [str(m) for m in output.get("headline") or () if m in run.summary]
+    if not names:
+        return None
+    size = float(output.get("price_impact_size") or DEFAULT_PRICE_IMPACT_SIZE)
+    return Table(
+        "The scenario's headline (output.headline)",
+        ["metric", "value", "summary.json key"],
+        [[metric_label(m, size), format_metric(m, run.summary.get(m)), m] for m in names],
+        note="The numbers this scenario's question is about, as its comment block quotes them.",
+        numeric={1},
+    )
+
+
+def _label(key: str) -> str:
+    return metric_label(key)
+
+
 def _run_headline(run: RunData) -> list[Table]:
     s = run.summary
     f0 = num(s.get("insurance_fund_initial"))
@@ -128,17 +149,21 @@ def _run_headline(run: RunData) -> list[Table]:
     dd_pct = f" ({dd / f0:.1%} of the start)" if f0 > 0 and not math.isnan(dd) else ""
     needs = "— (one seed; run a sweep over seeds)"
     risk = [
-        ["insurance fund at the start", fmt_usd(s.get("insurance_fund_initial")), ""],
-        ["insurance fund minimum", fmt_usd(s.get("insurance_fund_min")), "lowest recorded"],
-        ["insurance fund at the end", fmt_usd(s.get("insurance_fund_final")), ""],
-        ["insurance fund max drawdown", fmt_usd(dd) + dd_pct, "largest fall from a peak"],
+        [_label("insurance_fund_initial"), fmt_usd(s.get("insurance_fund_initial")), ""],
+        [_label("insurance_fund_min"), fmt_usd(s.get("insurance_fund_min")), "lowest recorded"],
+        [_label("insurance_fund_final"), fmt_usd(s.get("insurance_fund_final")), ""],
+        [_label("insurance_fund_drawdown"), fmt_usd(dd) + dd_pct, "largest fall from a peak"],
         [
-            "insurance fund exhausted",
+            _label("insurance_fund_exhausted"),
             fmt_number(s.get("insurance_fund_exhausted")),
             "a loss was socialised or written off",
         ],
-        ["socialised loss", fmt_usd(s.get("social_loss_total")), "charged to the other side"],
-        ["bad debt", fmt_usd(s.get("bad_debt")), "loss nobody could absorb"],
+        [
+            _label("social_loss_total"),
+            fmt_usd(s.get("social_loss_total")),
+            "charged to the other side",
+        ],
+        [_label("bad_debt"), fmt_usd(s.get("bad_debt")), "loss nobody could absorb"],
         ["VaR95 / CVaR95 of bad debt and drawdown", needs, "tail across seeds"],
         ["LaR95 (liquidated value)", needs, "95th percentile across seeds"],
         ["P(insurance fund exhausted)", needs, "share of seeds"],
@@ -156,36 +181,40 @@ def _run_headline(run: RunData) -> list[Table]:
             ],
         )
     activity = [
-        ["liquidations", fmt_number(s.get("liquidation_count")), ""],
-        ["liquidated value", fmt_usd(s.get("liquidated_value")), "contracts × price"],
-        ["liquidation losses", fmt_usd(s.get("liquidation_loss_total")), "beyond the margin"],
+        [_label("liquidation_count"), fmt_number(s.get("liquidation_count")), ""],
+        [_label("liquidated_value"), fmt_usd(s.get("liquidated_value")), "contracts × price"],
+        [
+            _label("liquidation_loss_total"),
+            fmt_usd(s.get("liquidation_loss_total")),
+            "beyond the margin",
+        ],
         ["… paid by the insurance fund", fmt_usd(s.get("insurance_fund_paid_total")), ""],
         [
-            "most accounts unsafe at once",
+            _label("max_unsafe_accounts_before_liquidation"),
             fmt_number(
                 s.get("max_unsafe_accounts_before_liquidation", s.get("max_unsafe_accounts"))
             ),
-            "before liquidators act",
+            "",
         ],
         [
-            "most accounts bankrupt at once",
+            _label("max_bankrupt_accounts_before_liquidation"),
             fmt_number(s.get("max_bankrupt_accounts_before_liquidation")),
-            "before liquidators act (margin balance < 0)",
+            "margin balance < 0",
         ],
         [
-            "… left unsafe at the end of a tick",
+            _label("max_unsafe_accounts_end_of_tick"),
             fmt_number(s.get("max_unsafe_accounts_end_of_tick")),
             "after liquidators acted (as in the figure's dotted line)",
         ],
         [
-            "time with unsafe accounts",
+            _label("time_with_unsafe_accounts_s"),
             fmt_duration(num(s.get("time_with_unsafe_accounts_s")) or 0),
             "",
         ],
-        ["funding paid by longs", fmt_usd(s.get("funding_paid_by_longs")), ""],
-        ["funding paid by shorts", fmt_usd(s.get("funding_paid_by_shorts")), ""],
+        [_label("funding_paid_by_longs"), fmt_usd(s.get("funding_paid_by_longs")), ""],
+        [_label("funding_paid_by_shorts"), fmt_usd(s.get("funding_paid_by_shorts")), ""],
         [
-            "LP return",
+            _label("lp_return"),
             pct(_lp_change(run)[0]),
             "share price, end vs start"
             + (" (before the last redemption)" if _lp_change(run)[1] else ""),
@@ -210,12 +239,14 @@ def _run_headline(run: RunData) -> list[Table]:
             "",
         ],
         ["status at the end", str(s.get("status", "—")), ""],
-        ["time in EMERGENCY", fmt_duration(num(s.get("time_in_emergency_s")) or 0), ""],
+        [_label("time_in_emergency_s"), fmt_duration(num(s.get("time_in_emergency_s")) or 0), ""],
     ]
-    return [
+    tables = [
         Table("Risk", ["metric", "value", "meaning"], risk, numeric={1}),
         Table("Activity and outcomes", ["metric", "value", "note"], activity, numeric={1}),
     ]
+    question = _question_table(run)
+    return tables if question is None else [question, *tables]
 
 
 def _run_events(run: RunData) -> tuple[list[Table], list[str]]:

@@ -207,8 +207,16 @@ def test_lp_run_shrinks_the_pool() -> None:
     assert supply.iloc[-1] == pytest.approx(500.0)  # only the creator's shares are left
     position = ts["mcdex_v1_pool_position_size"]
     assert position.iloc[-1] < 0.25 * position.iloc[1]
-    # Thinner pool, larger price impact of a 10-contract trade (about 10 / position).
+    # Thinner pool, larger price impact of a 10-contract trade (about 10 / position), which
+    # the time series records (a quote) and the summary follows: the scenario's headline.
     assert 10.0 / position.iloc[-1] > 3 * (10.0 / position.iloc[1])
+    impact = ts["price_impact"]
+    assert impact.iloc[1:].to_numpy() == pytest.approx(10.0 / (position.iloc[1:] - 10.0))
+    s = result.summary
+    assert s["price_impact_max"] > 3 * s["price_impact_min"]
+    assert s["lp_share_supply_max"] == pytest.approx(supply.max())
+    assert s["lp_share_supply_final"] == pytest.approx(500.0)
+    assert set(load_scenario("lp_run").output.headline) <= set(s)
     assert not any(k.startswith("trade:") for k in result.summary["rejections"])
     assert (ts["mcdex_v1_pool_available_margin"] > 0).all()
     kinds = result.events["kind"]

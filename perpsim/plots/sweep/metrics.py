@@ -8,7 +8,8 @@ import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 
-from perpsim.metrics import SUMMARY_METRICS
+from perpsim.metrics import METRICS, SUMMARY_METRICS
+from perpsim.metrics import metric_label as summary_label
 from perpsim.plots.files import FloatArray
 from perpsim.plots.style import CompactFormatter
 
@@ -21,79 +22,68 @@ __all__ = [
 ]
 
 
-_USD_METRICS: Final = frozenset(
-    {
-        "insurance_fund_initial",
-        "insurance_fund_min",
-        "insurance_fund_final",
-        "insurance_fund_drawdown",
-        "social_loss_total",
-        "bad_debt",
-        "liquidated_value",
-        "liquidation_loss_total",
-        "insurance_fund_paid_total",
-        "funding_paid_by_longs",
-        "funding_paid_by_shorts",
-        "trader_pnl_p5",
-        "trader_pnl_p50",
-        "trader_pnl_p95",
-        "trader_pnl_mean",
-        "final_mark_price",
-        "min_market_price",
-        "max_market_price",
-        "loss_beyond_fund",
-        "lar95",
-    }
-)
+#: Sweep statistics that are not summary metrics, and their units.
+_SWEEP_ONLY_UNITS: Final = {"loss_beyond_fund": "USD", "lar95": "USD"}
+
+#: A summary metric's unit (``perpsim.metrics.METRICS``) as the figures' axes show it.
+_AXIS_UNIT: Final = {
+    "USD": "USD",
+    "price": "USD",
+    "%": "%",
+    "contracts": "contracts",
+    "shares": "shares",
+    "count": "count",
+    "duration": "hours",
+    "yes/no": "share of runs",
+}
 
 
-_CONTRACT_METRICS: Final = frozenset({"liquidation_volume", "volume"})
-
-
-_BOOL_METRICS: Final = frozenset({"insurance_fund_exhausted", "settled"})
-
-
-def metric_unit(name: str) -> str:
-    """The unit of a summary metric or sweep statistic, for axis labels."""
-    base = name
-    for prefix in ("var95_", "cvar95_", "p_"):
-        if base.startswith(prefix):
-            if prefix == "p_":
-                return "probability"
-            base = base[len(prefix) :]
+def _base(name: str) -> tuple[str, str]:
+    """(statistic prefix, summary metric) of a sweep column: ``var95_bad_debt`` → var95, ..."""
+    base, prefix = name, ""
+    for p in ("var95_", "cvar95_", "p_"):
+        if base.startswith(p):
+            prefix, base = p, base[len(p) :]
+            break
     for suffix in ("_mean", "_median", "_p5", "_p95"):
         if base.endswith(suffix) and base[: -len(suffix)] in SUMMARY_METRICS:
             base = base[: -len(suffix)]
-    if base in _USD_METRICS:
-        return "USD"
-    if base in _CONTRACT_METRICS:
-        return "contracts"
-    if base in _BOOL_METRICS:
-        return "share of runs"
-    if base == "lp_return":
-        return "%"
-    if base.endswith("_s"):
-        return "hours"
-    return "count"
+    return prefix, base
+
+
+def metric_unit(name: str) -> str:
+    """The unit of a summary metric or sweep statistic, for axis labels.
+
+    Summary metrics take theirs from :data:`perpsim.metrics.METRICS` (the terminal summary's
+    and the report's), durations in hours.
+    """
+    prefix, base = _base(name)
+    if prefix == "p_":
+        return "probability"
+    if base in _SWEEP_ONLY_UNITS:
+        return _SWEEP_ONLY_UNITS[base]
+    info = METRICS.get(base)
+    return _AXIS_UNIT[info.unit] if info is not None else "count"
 
 
 def metric_label(name: str) -> str:
-    """``insurance fund drawdown (USD)``, ``VaR95 of bad debt (USD)``, ..."""
+    """``insurance fund max drawdown (USD)``, ``VaR95 of bad debt (USD)``, ...
+
+    A summary metric is named by its label in :data:`perpsim.metrics.METRICS`.
+    """
     special = {
         "lar95": "LaR95: 95th pct of liquidated value",
         "p_insurance_fund_exhausted": "P(insurance fund exhausted)",
+        "loss_beyond_fund": "loss beyond the fund",
     }
     if name in special:
-        text = special[name]
-    else:
-        text = name
-        for prefix, words in (("var95_", "VaR95 of "), ("cvar95_", "CVaR95 of ")):
-            if text.startswith(prefix):
-                text = words + text[len(prefix) :]
-        if text.endswith("_s"):
-            text = text[:-2]
-        text = text.replace("_", " ")
-    return f"{text} ({metric_unit(name)})"
+        return f"{special[name]} ({metric_unit(name)})"
+    prefix, base = _base(name)
+    words = {"var95_": "VaR95 of ", "cvar95_": "CVaR95 of ", "p_": "P: "}.get(prefix, "")
+    label = base.replace("_", " ") if base not in METRICS else summary_label(base)
+    stat = name[len(prefix) + len(base) :].lstrip("_")
+    suffix = {"mean": ", mean", "median": ", median", "p5": ", 5th pct", "p95": ", 95th pct"}
+    return f"{words}{label}{suffix.get(stat, '')} ({metric_unit(name)})"
 
 
 def floats(values: Any) -> FloatArray:

@@ -215,7 +215,9 @@ class D8XPool(EventEmitter):
         #: Called with each committed action's trace (tests observe the seed's order).
         self.hook_listener: HookListener | None = None
         self._view: PoolState | None = None
-        self._view_key: tuple[int, int, float] | None = None
+        # The state the view was made from, held (not its id(): a freed state's id is reused
+        # by the next one, which then got a stale view, so results depended on allocation).
+        self._view_key: tuple[PoolState, int, float] | None = None
         g = governance
         _check_quanto_targets(collateral, g)
         t = check_time(now, "start time")
@@ -311,8 +313,14 @@ class D8XPool(EventEmitter):
         if st.status is not Status.NORMAL:
             return st
         s2, _ = self.oracle.index(st.now)
-        key = (id(st), st.now, s2)
-        if self._view_key == key and self._view is not None:
+        key = (st, st.now, float(s2))
+        cached = self._view_key
+        if (
+            cached is not None
+            and cached[0] is st
+            and cached[1:] == key[1:]
+            and self._view is not None
+        ):
             return self._view
         view = copy.copy(st)
         view.unit_accumulated_funding = self._uaf_now(st)
@@ -1370,7 +1378,7 @@ class D8XPool(EventEmitter):
         """(K2, L1, M (pricing capital), S2) as of now."""
         txn = self.view_txn()
         k2, l1 = self._k2_l1(txn)
-        return k2, l1, sum(self._capital(txn)), txn.st.s2
+        return k2, l1, math.fsum(self._capital(txn)), txn.st.s2
 
     def mid_price(self) -> float:
         """p(0) as of now (without the before-hook's rebalance)."""

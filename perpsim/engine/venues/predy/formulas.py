@@ -392,12 +392,12 @@ def available_liquidity(
     amount_liquidity: float, locked: tuple[float, float], amounts_usdc: tuple[float, float]
 ) -> float:
     """L − Σ M_i − Σ max(0, −amountsUsdc_i)."""
-    return amount_liquidity - sum(locked) - sum(max(0.0, -u) for u in amounts_usdc)
+    return amount_liquidity - math.fsum(locked) - math.fsum(max(0.0, -u) for u in amounts_usdc)
 
 
 def utilization_ratio(amount_liquidity: float, locked: tuple[float, float]) -> float:
     """Σ M_i / L (0 without liquidity)."""
-    return sum(locked) / amount_liquidity if amount_liquidity > 0.0 else 0.0
+    return math.fsum(locked) / amount_liquidity if amount_liquidity > 0.0 else 0.0
 
 
 # -- variance, LP token, entry prices ----------------------------------------------------------

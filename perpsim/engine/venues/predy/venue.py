@@ -444,7 +444,7 @@ class PredyVenue:
         pnl = q * (marks[self.i] - st.entry[self.i])
         side = "long" if q > 0.0 else ("short" if q < 0.0 else "flat")
         return AccountView(
-            cash_balance=st.amount_liquidity - sum(st.locked) + sum(st.amounts_usdc),
+            cash_balance=st.amount_liquidity - math.fsum(st.locked) + math.fsum(st.amounts_usdc),
             position_side=side,
             position_size=abs(q),
             entry_value=abs(q) * st.entry[self.i],
@@ -644,7 +644,7 @@ class PredyVenue:
             out.append(AccountRecord(name, fields, float(values[row]) + shares * price))
         st = m.state
         pool_fields = {
-            "usdc": st.amount_liquidity - sum(st.locked) + sum(st.amounts_usdc),
+            "usdc": st.amount_liquidity - math.fsum(st.locked) + math.fsum(st.amounts_usdc),
             "position_future": st.position[0],
             "position_squared": st.position[1],
             "entry_price_future": st.entry[0],

@@ -148,7 +148,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if show:
-        _print_summary(result.summary, out)
+        _print_summary(result, out)
     if result.error:
         print(f"error: the run stopped: {result.error}", file=sys.stderr)
         return 1
@@ -185,36 +185,26 @@ def _progress(scenario: Any, enabled: bool) -> tuple[Any, Any]:
     return update, bar.stop
 
 
-def _print_summary(summary: dict[str, Any], out: Path) -> None:
+def _print_summary(result: Any, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="run summary", show_header=True)
+    from perpsim.run import summary_rows
+
+    text = summary_rows(result)
+    table = Table(title=f"run summary: {text.title}", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in (
-        "insurance_fund_initial",
-        "insurance_fund_min",
-        "insurance_fund_final",
-        "insurance_fund_drawdown",
-        "social_loss_total",
-        "bad_debt",
-        "liquidation_count",
-        "liquidated_value",
-        "funding_paid_by_longs",
-        "funding_paid_by_shorts",
-        "lp_return",
-        "trader_pnl_p50",
-        "trades",
-        "status",
-        "invariants",
-        "wall_time_s",
-    ):
-        v = summary.get(key)
-        text = f"{v:,.6g}" if isinstance(v, float) else str(v)
-        table.add_row(key, text)
+    for label, value in text.headline:
+        table.add_row(label, value, style="bold")
+    if text.headline:
+        table.add_section()
+    for label, value in text.rows:
+        table.add_row(label, value)
     console = Console(stderr=False)
     console.print(table)
+    if text.headline:
+        console.print("bold: the scenario's headline metrics (output.headline)")
     console.print(f"outputs: {out}")
 
 
@@ -540,6 +530,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``perpsim`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    for flag in ("out", "export"):  # "" would be the working directory
+        value = getattr(args, flag, None)
+        if isinstance(value, str) and not value.strip():
+            print(f"error: --{flag} is empty: give a path", file=sys.stderr)
+            return 2
     try:
         code: int = args.func(args)
     except ConfigError as exc:

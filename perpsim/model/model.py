@@ -311,7 +311,11 @@ class PerpModel(mesa.Model):  # type: ignore[misc]
             self.event_log.append,
         )
         self.recorder = Recorder(
-            self.venue, self.venue_spec.columns, self._clock_columns, self._take_counts
+            self.venue,
+            self.venue_spec.columns,
+            self._clock_columns,
+            self._take_counts,
+            price_impact_size=scenario.output.price_impact_size,
         )
         self.recorder.record()
         self.running = self.n_ticks > 0

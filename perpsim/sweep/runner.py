@@ -33,6 +33,7 @@ from perpsim import __version__
 from perpsim.errors import ConfigError
 from perpsim.io import atomic_write_text
 from perpsim.progress import Progress, ProgressMode
+from perpsim.run import not_a_folder
 from perpsim.sweep.backends import Backend, open_backend
 from perpsim.sweep.journal import QUARANTINE, Journal, journal_line, read_journal_checked
 from perpsim.sweep.layout import AGGREGATE, JOURNAL, LOCK, MANIFEST, RESULTS, metric_column
@@ -90,11 +91,21 @@ class SweepOutcome:
 def _make_out_dir(out: Path) -> None:
     """Creates the sweep folder, or says why it cannot be one (before any run starts)."""
     for parent in (out, *out.parents):
-        if parent.exists():
+        if parent.exists() or parent.is_symlink():
             if not parent.is_dir():
-                what = "is a file" if parent == out else f"lies under {parent}, which is a file"
-                raise ConfigError(f"--out {out}: {what}, not a folder")
+                what = not_a_folder(parent)
+                what = what if parent == out else f"lies under {parent}, which {what}"
+                raise ConfigError(f"--out {out}: {what}")
             break
+    if out.is_dir() and not (out / MANIFEST).exists() and not (out / JOURNAL).exists():
+        # A sweep writes its tables beside whatever is there: only into a sweep's own folder.
+        others = [e.name for e in out.iterdir() if e.name != LOCK]
+        if others:
+            shown = ", ".join(sorted(others)[:5]) + (", ..." if len(others) > 5 else "")
+            raise ConfigError(
+                f"--out {out}: holds files that are not a perpsim sweep ({shown}); give a new"
+                " or empty folder (or a sweep's folder, with --resume)"
+            )
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".probe-{os.getpid()}"

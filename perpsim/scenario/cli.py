@@ -98,17 +98,18 @@ def list_scenarios_command(out: Callable[[str], None] = print) -> int:
     rows: list[tuple[str, str, str]] = []
     status = 0
     for path in shipped_scenarios():
+        shown = path.relative_to(SCENARIO_DIR).as_posix()  # incidents/ftx_2022.yaml
         try:
             raw = load_raw_scenario(path)
         except ConfigError as exc:
-            rows.append((path.name, "?", f"(cannot be read: {str(exc).splitlines()[0]})"))
+            rows.append((shown, "?", f"(cannot be read: {str(exc).splitlines()[0]})"))
             status = 2
             continue
         name = raw.get("name")
         description = raw.get("description")
         rows.append(
             (
-                path.name,
+                shown,
                 name if isinstance(name, str) else "?",
                 _summary(description) if isinstance(description, str) else "",
             )

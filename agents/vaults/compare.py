@@ -46,11 +46,10 @@ def vault_totals(frame: pd.DataFrame) -> pd.DataFrame:
         first, last = rows_v.iloc[0], rows_v.iloc[-1]
         pnl = float(last["tvl"] + last["withdrawals"] - last["deposits"])
         row: dict[str, object] = {"vault": vault, "tvl_end": float(last["tvl"]), "pnl": pnl}
-        # Time-weighted: the share price's change (flows buy and sell shares at its price).
+        # Time-weighted: the share price's change since the deposits of the start (one share per
+        # USD, so it starts at 1); flows buy and sell shares at its price.
         row["return"] = (
-            float(last["share_price"] / first["share_price"] - 1.0)
-            if vault != "family"
-            else pnl / float(first["tvl"])
+            float(last["share_price"]) - 1.0 if vault != "family" else pnl / float(first["tvl"])
         )
         for c in COST_COLUMNS:
             row[c] = float(last[c])

@@ -24,6 +24,7 @@ from perpsim.report.model import Report, Table
 from perpsim.report.provenance import commit_warning, manifest_rows
 from perpsim.report.tables import agents_table, governance_table, market_table
 from perpsim.report.text import num, paragraphs, pct
+from perpsim.report.vaults import vault_tables
 
 __all__ = ["run_report"]
 
@@ -244,6 +245,7 @@ def _run_headline(run: RunData) -> list[Table]:
     tables = [
         Table("Risk", ["metric", "value", "meaning"], risk, numeric={1}),
         Table("Activity and outcomes", ["metric", "value", "note"], activity, numeric={1}),
+        *vault_tables(run),
     ]
     question = _question_table(run)
     return tables if question is None else [question, *tables]

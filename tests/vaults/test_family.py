@@ -19,6 +19,7 @@ from perpsim.model import PerpModel
 from perpsim.plots import run_figure_infos
 from perpsim.plots.run.vaults import VAULTS_FIGURE, fig_vaults, read_vaults
 from perpsim.plots.rundata import load_run
+from perpsim.report.vaults import vault_tables
 from perpsim.run import agent_tables, run_scenario, write_outputs
 from perpsim.scenario import scenario_from_raw
 
@@ -232,6 +233,9 @@ def test_run_folder_has_the_vault_table_and_figure(tmp_path: Path) -> None:
     assert table is not None
     fig = fig_vaults(run, [], table)
     assert len(fig.axes) == 5  # four panels and the open-interest share's twin axis
+    (report_table,) = vault_tables(run)
+    assert report_table.title == "GLP vaults"
+    assert [r[0] for r in report_table.rows] == ["USDC", "ETH", "BTC", "family"]
     totals = vault_totals(vaults)
     assert totals.loc["family", "total_cost"] > 0
     assert compare_main([str(out), str(out)]) == 0

@@ -384,7 +384,7 @@ def run_stress(
     if ok.empty:
         raise ConfigError(f"{plan.source}: every candidate failed; see {out / ROUNDS}")
     # From the rows themselves: a row of the frame would turn integer values into floats.
-    worst_row = rows[int(ok.index[int(ok["loss"].to_numpy().argmax())])]
+    worst_row = rows[int(ok.index[int(ok["loss"].to_numpy().argmax(axis=0))])]
     budgets = sorted(
         {*(1 << k for k in range(spec.budget.bit_length()) if 1 << k <= spec.budget), spec.budget}
     )

@@ -67,7 +67,7 @@ def _mark_clipped(
             clip_on=False,
             zorder=5,
         )
-        worst = float(values[beyond].max() if edge == hi else values[beyond].min())
+        worst = float(np.max(values[beyond]) if edge == hi else np.min(values[beyond]))
         i = int(np.flatnonzero(beyond)[np.argmax(np.abs(values[beyond]))])
         ax.annotate(
             f"{worst:+.1%}".replace("-", "−"),

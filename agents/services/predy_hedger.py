@@ -10,12 +10,13 @@ down (``agent_outage`` events naming its population) the pool drifts unhedged.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast, runtime_checkable
 
 import numpy as np
 
 from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.status import Status
+from perpsim.engine.venue import supports
 from perpsim.errors import ConfigError
 
 from ..base import PerpAgent, Phase
@@ -101,7 +102,7 @@ class PredyHedger(PerpAgent):
 
     def start(self) -> None:
         """Check the venue can hedge, then look at the pool every ``interval``."""
-        if not isinstance(self.venue, Hedgeable):
+        if not supports(self.venue, Hedgeable):
             raise ConfigError(
                 f"agents.{self.population}: a predy_hedger needs a venue that hedges its pool"
                 f" (venue.kind: predy), not {self.venue.kind!r}"
@@ -116,8 +117,8 @@ class PredyHedger(PerpAgent):
         if self.is_down():
             self.skipped += 1
             return
-        venue = self.venue
-        assert isinstance(venue, Hedgeable)
+        # Checked in start(); a wrapper forwards hedge_plan and hedge to the pool.
+        venue = cast(Hedgeable, self.venue)
         plan = self.attempt("hedge_plan", venue.hedge_plan)
         if plan is None or plan.amount_underlying <= max(self.threshold, 1e-9):
             return

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast, runtime_checkable
 
 import numpy as np
 
 from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.status import Status
+from perpsim.engine.venue import supports
 from perpsim.errors import EngineError
 
 from ..base import PerpAgent, Phase, lots
@@ -98,8 +99,8 @@ class Arbitrageur(PerpAgent):
         fair value there when the venue has one (Predy's squared: index + variance funding)."""
         market = float(self.model.market_price())
         venue = self.venue
-        if isinstance(venue, FairValued):
-            return float(venue.fair_value(market))
+        if supports(venue, FairValued):
+            return float(cast(FairValued, venue).fair_value(market))
         return market
 
     def hedge_pnl(self) -> float:

@@ -43,6 +43,29 @@ COMMON_COLUMNS: tuple[str, ...] = (
 SINGLE_PRODUCT: tuple[str, ...] = ("perpetual",)
 
 
+def supports(venue: object, capability: type) -> bool:
+    """Whether ``venue``, or the venue a wrapper in front of it forwards to, has ``capability``.
+
+    A wrapper such as :class:`~perpsim.engine.core.guard.GuardedVenue` forwards the names it
+    does not define through ``__getattr__`` and exposes what it wraps as ``inner``. Since Python
+    3.12, ``isinstance`` against a runtime-checkable protocol looks attributes up statically and
+    no longer sees forwarded ones, so capability checks go through this function instead.
+
+    Args:
+        venue: the venue an agent was given (possibly wrapped).
+        capability: a ``runtime_checkable`` protocol (for example, a pool that hedges).
+
+    Returns:
+        True if ``venue`` or one of the venues it wraps is an instance of ``capability``.
+    """
+    target: object | None = venue
+    while target is not None:
+        if isinstance(target, capability):
+            return True
+        target = getattr(target, "inner", None)
+    return False
+
+
 def check_product(products: tuple[str, ...], name: str) -> None:
     """Reject a product name the venue does not trade.
 

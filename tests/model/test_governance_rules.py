@@ -11,9 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from perpsim.agents.services.predy_hedger import Hedgeable
+from perpsim.agents.traders.arbitrageur import Arbitrageur, FairValued
 from support import REPO
 
 from perpsim.engine.core.guard import GuardedVenue, Halts
+from perpsim.engine.venue import supports
 from perpsim.errors import ConfigError, HaltedError
 from perpsim.model import PerpModel
 from perpsim.oracle.config import SECONDS_PER_YEAR, OracleFeedConfig
@@ -252,3 +255,28 @@ def test_staleness_guard_stops_trading_and_liquidation_while_the_index_is_old() 
     acts = ev[ev["kind"].isin(["buy", "sell", "trade", "liquidate"])]
     for a, b in windows:
         assert not ((acts["time"] >= a) & (acts["time"] < b)).any()
+
+
+def test_agents_see_the_capabilities_of_a_guarded_venue() -> None:
+    # A halting rule wraps the venue; Python >= 3.12 protocol checks do not see forwarded
+    # names, so the arbitrageur of Predy's squared product must still price at fair value.
+    scenario = load_scenario(
+        str(REPO / "scenarios" / "predy_baseline.yaml"),
+        [
+            "clock.duration=10m",
+            "governance_rules=[{name: stop, metric: index_age, above: 1e9,"
+            " action: {kind: halt_trading}}]",
+        ],
+    )
+    model = PerpModel(scenario, base_dir=REPO / "scenarios")
+    assert isinstance(model.venue, GuardedVenue)
+    assert supports(model.venue, Hedgeable)
+    assert supports(model.venue, FairValued)
+    assert not supports(GuardedVenue(PerpModel(load_scenario(BASELINE, SMALL)).venue), FairValued)
+    model.run()
+    squared = model.agents_by_population["squared_arbs"]
+    assert all(isinstance(a, Arbitrageur) for a in squared)
+    market = model.market_price()
+    fair = squared[0].venue.fair_value(market)
+    assert fair != pytest.approx(market)
+    assert squared[0].reference_price() == pytest.approx(fair)

@@ -64,3 +64,22 @@ def test_an_initial_margin_above_the_gap_stops_it(unguarded: RunResult) -> None:
     assert float(_attacker_liquidations(guarded)["loss"].sum()) == 0.0
     assert _profit(guarded) < 0.0 < _profit(unguarded)
     assert guarded.summary["insurance_fund_final"] >= guarded.summary["insurance_fund_initial"]
+
+
+def test_on_d8x_the_lps_pay_the_whole_bankrupt_leg_not_the_default_fund() -> None:
+    # The baseline's 100-contract liquidators: D8X's liquidation takes the pool's amount, so
+    # the 1,000-contract bankrupt leg goes in one call. The DF is drained in the same minute by
+    # the AMM fund's stress top-ups, which are not the loss's payment.
+    d8x = REPO / "scenarios" / "attacks" / "fund_drain_d8x.yaml"
+    result = run_scenario(load_scenario(d8x, []), base_dir=d8x.parent)
+    assert result.error is None, result.error
+    liq = _attacker_liquidations(result)
+    assert float(liq["amount"].sum()) == pytest.approx(1000.0)
+    assert float(liq["loss"].sum()) > 50_000.0
+    assert float(liq["insurance_fund_paid"].sum()) == 0.0
+    ts = result.timeseries
+    at = ts.index[ts["time"] >= liq["time"].iloc[0]][0]
+    assert ts["d8x_default_fund_cash"].iloc[at] < 0.1 * ts["d8x_default_fund_cash"].iloc[at - 1]
+    assert ts["lp_share_price"].iloc[at] < ts["lp_share_price"].iloc[at - 1]
+    assert result.summary["social_loss_total"] == 0.0
+    assert _profit(result) > 0.0

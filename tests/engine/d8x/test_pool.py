@@ -15,7 +15,7 @@ from perpsim.engine.venues.d8x.governance import D8XGovernance
 from perpsim.engine.venues.d8x.hook import HOOKS, Action
 from perpsim.engine.venues.d8x.pool import CollateralPrice, D8XPool
 from perpsim.engine.venues.d8x.venue import D8XVenue
-from perpsim.errors import BadAmountError, GovernanceError, UnsafeError
+from perpsim.errors import BadAmountError, GovernanceError, LotSizeError, UnsafeError
 
 T0 = 1_700_000_000
 
@@ -243,6 +243,41 @@ def test_liquidation_restores_initial_margin_and_splits_the_penalty() -> None:
     assert pool._margin_balance(st, m) >= pool._margin_requirement(st, m, initial=False)
     assert mark == pytest.approx(f.mark_price(905.0, pool.state.mark_premium_rate), rel=1e-3)
     assert pool.check_invariants() == []
+
+
+def test_the_amount_is_the_pools_so_a_bankrupt_position_is_taken_whole() -> None:
+    # liquidateByAMM takes no amount: a liquidator asking for one lot of a bankrupt position
+    # still has the AMM take all of it (before, the cut was refused and the account stayed).
+    pool, oracle = make_pool(amm_fund=50_000.0)
+    pool.deposit("alice", 2_000.0)
+    pool.deposit("liq", 10.0)
+    pool.trade("alice", 18.0)
+    oracle.set(800.0, T0 + 60)
+    pool.set_time(T0 + 60)
+    row = pool.row("alice")
+    st = pool.view_state()
+    assert pool._margin_balance(st, pool.margin(row)) < 0.0
+    lot = pool.state.governance.lot_size
+    out = pool.liquidate("liq", "alice", lot)
+    assert out["amount"] == pytest.approx(18.0)
+    assert pool.margin(row).position == 0.0
+    assert out["loss"] > 0.0
+    assert pool.check_invariants() == []
+
+
+def test_a_partial_liquidation_takes_the_pools_amount_whatever_is_asked() -> None:
+    pool, oracle = make_pool(amm_fund=50_000.0)
+    pool.deposit("alice", 2_000.0)
+    pool.deposit("liq", 10.0)
+    pool.trade("alice", 18.0)
+    oracle.set(905.0, T0 + 60)
+    pool.set_time(T0 + 60)
+    amount = pool.liquidation_amount(pool.row("alice"))
+    assert 0.0 < amount < 18.0
+    lot = pool.state.governance.lot_size
+    assert pool.liquidate("liq", "alice", lot)["amount"] == pytest.approx(amount)
+    with pytest.raises(LotSizeError):
+        pool.liquidate("liq", "alice", 0.5 * lot)  # not on the lot: refused before anything
 
 
 def test_funding_accrues_continuously_and_longs_pay() -> None:

@@ -172,6 +172,9 @@ class _Txn:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     trace: list[tuple[str, Step]] = field(default_factory=list)
     fees: float = 0.0
+    #: What the DF has put into the AMM's margin in this action: the shortfall LP cash and the
+    #: AMM fund could not cover (its top-ups of the AMM fund are transfers, not losses paid).
+    df_cover: float = 0.0
 
 
 class D8XPool(EventEmitter):
@@ -574,6 +577,7 @@ class D8XPool(EventEmitter):
                     from_df = st.default_fund_cash
                     self._set_emergency(txn)
                 st.default_fund_cash -= from_df
+                txn.df_cover += from_df
             to_lp, to_amm = f.split_amount(st.lp_cash, st.amm_fund_cash, need, True)
             st.amm_fund_cash -= to_amm
             st.lp_cash -= to_lp
@@ -1031,18 +1035,26 @@ class D8XPool(EventEmitter):
     def liquidate(
         self, liquidator: str | int, account: str | int, max_amount: float
     ) -> dict[str, float]:
-        """Liquidate up to ``max_amount`` of an account below maintenance margin.
+        """Liquidate an account below maintenance margin (D8X's ``liquidateByAMM``).
 
-        The AMM takes the position at the mark price (the amount restores the initial margin,
-        grown to the lot); the penalty goes half to the liquidator's account, half to the DF.
+        The AMM takes the position at the mark price; the amount is the pool's own, as in the
+        contract, whose liquidation takes no amount: what restores the initial margin, grown to
+        the lot, or the whole position when the balance cannot pay the fees or fewer than ten
+        lots would remain. ``max_amount`` is validated (positive, on the lot) but does not bound
+        it: the liquidator takes no position here, so its capacity is not the limit, and a cut
+        below the pool's amount would leave a bankrupt position that could never be liquidated.
+        The penalty goes half to the liquidator's account, half to the DF.
 
         Returns:
             The liquidation's amounts (see :class:`~perpsim.engine.venue.LiquidationResult`).
         """
         self._require("liquidate", Status.NORMAL)
         g = self.state.governance
-        max_amt = check_positive(max_amount, "max liquidation amount")
-        check_lot(max_amt, g.lot_size, "max liquidation amount")
+        check_lot(
+            check_positive(max_amount, "max liquidation amount"),
+            g.lot_size,
+            "max liquidation amount",
+        )
         l_row = self._trader_row(liquidator, "liquidator")
         v_row = self._trader_row(account, "liquidated account")
         if l_row == v_row:
@@ -1058,16 +1070,11 @@ class D8XPool(EventEmitter):
                 raise InvalidOperationError(
                     f"{self.names[v_row]} is maintenance-margin safe and cannot be liquidated"
                 )
-            amount = self._liquidation_amount_in(txn, m)
-            size = min(abs(amount), max_amt)
-            if size < abs(m.position) and abs(m.position) - size < MIN_LOTS_PER_POSITION * (
-                g.lot_size
-            ):
-                size = abs(m.position)
+            size = min(abs(self._liquidation_amount_in(txn, m)), abs(m.position))
             k = -size if m.position > 0.0 else size
             s2, s3, mark = self._prices(st)
             side = "long" if m.position > 0.0 else "short"
-            df_before = st.default_fund_cash
+            df_cover_before = txn.df_cover
             owed = self._book(txn, m, k, mark, True)
             remaining = max(
                 self._margin_balance(st, m)
@@ -1088,7 +1095,7 @@ class D8XPool(EventEmitter):
                 penalty_to_fund=penalty - half,
                 loss=owed,
                 remaining=remaining - penalty,
-                df_before=df_before + half,
+                df_cover_before=df_cover_before,
                 side=1.0 if side == "long" else -1.0,
             )
 
@@ -1107,7 +1114,10 @@ class D8XPool(EventEmitter):
         if lm.cash < 0.0:
             raise InsufficientBalanceError(f"liquidator {self.names[l_row]} has negative cash")
         st = txn.st
-        df_paid = max(out["df_before"] - st.default_fund_cash, 0.0)
+        # The DF pays a liquidation's loss only when the AMM margin's shortfall after it is more
+        # than LP cash and the AMM fund may cover; its stress top-ups of the AMM fund in the same
+        # rebalance move money inside the pool and are not counted.
+        df_paid = min(out["loss"], txn.df_cover - out["df_cover_before"])
         out["insurance_fund_paid"] = df_paid
         # What the DF could not pay is reported here; it becomes bad debt at settlement.
         out["bad_debt"] = st.emergency_shortfall - self.state.emergency_shortfall

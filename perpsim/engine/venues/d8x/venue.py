@@ -339,8 +339,8 @@ class D8XVenue:
     def liquidate(
         self, liquidator: str | int, account: str | int, max_amount: float
     ) -> LiquidationResult:
-        """The AMM takes up to ``max_amount`` of the position at the mark, inside the seed's
-        liquidation hook."""
+        """The AMM takes the pool's liquidation amount at the mark, inside the seed's liquidation
+        hook (``max_amount`` is validated only: see :meth:`D8XPool.liquidate`)."""
         out = self.pool.liquidate(liquidator, account, max_amount)
         pool = self.pool
         return LiquidationResult(

@@ -426,6 +426,8 @@ def run_compare(
                 },
                 "notes": notes,
                 "failed": failed,
+                "labels": labels,
+                "spec": plan.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
             },
             indent=2,
         )

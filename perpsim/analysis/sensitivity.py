@@ -491,6 +491,8 @@ def run_sensitivity(
         },
         "stability_tolerance": plan.spec.stability_tolerance,
         "notes": result.notes,
+        "parameter_ranges": {k: _param_text(p) for k, p in plan.spec.parameters.items()},
+        "spec": plan.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
     atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
     return result

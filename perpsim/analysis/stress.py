@@ -422,6 +422,7 @@ def run_stress(
     record = {
         "name": plan.name,
         "source": plan.source,
+        "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
         "objective": spec.objective,
         "budget": spec.budget,
         "batch": spec.batch,

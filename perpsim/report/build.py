@@ -14,6 +14,7 @@ from perpsim.plots import (
     plot_sweep,
     read_sweep_dir,
 )
+from perpsim.report.analysis import ANALYSIS_SUMMARIES, analysis_kind, analysis_report
 from perpsim.report.html import render_html
 from perpsim.report.markdown import render_markdown
 from perpsim.report.model import Report
@@ -24,10 +25,11 @@ __all__ = ["build_report", "write_report"]
 
 
 def build_report(path: Path) -> Report:
-    """Draw the figures of a run or sweep folder and assemble its report.
+    """Draw the figures of a run or sweep folder and assemble its report; read an analysis
+    folder's (``perpsim sensitivity``, ``stress``, ``compare``) numbers and figures into one.
 
     Raises:
-        ConfigError: ``path`` is neither a run folder nor a sweep folder.
+        ConfigError: ``path`` is not a run, sweep or analysis folder.
     """
     p = Path(path)
     if not p.exists():
@@ -38,14 +40,18 @@ def build_report(path: Path) -> Report:
         return sweep_report(read_sweep_dir(p), plot_sweep(p))
     if is_run_dir(p):
         return run_report(load_run(p), plot_run(p))
+    if analysis_kind(p) is not None:
+        return analysis_report(p)
     raise ConfigError(
-        f"{p}: neither a run folder (timeseries.parquet, summary.json, manifest.json) nor a"
-        " sweep folder (results.parquet)"
+        f"{p}: neither a run folder (timeseries.parquet, summary.json, manifest.json), a"
+        " sweep folder (results.parquet) nor an analysis folder"
+        f" ({', '.join(ANALYSIS_SUMMARIES.values())})"
     )
 
 
 def write_report(path: Path, out: Path | None = None) -> tuple[Path, Path]:
-    """Write ``report.html`` (default ``<path>/report.html``) and the Markdown next to it.
+    """Write ``report.html`` (default ``<path>/report.html``; ``<path>/<kind>_report.html`` for
+    an analysis folder) and the Markdown next to it.
 
     Returns:
         The HTML and Markdown paths.
@@ -53,7 +59,10 @@ def write_report(path: Path, out: Path | None = None) -> tuple[Path, Path]:
     Raises:
         ConfigError: ``path`` is not a run or sweep folder, or ``out`` is not an .html file.
     """
-    html_path = Path(out) if out is not None else Path(path) / "report.html"
+    kind = analysis_kind(Path(path))
+    # An analysis folder keeps its own report.md (the section its command wrote).
+    default = f"{kind}_report.html" if kind is not None else "report.html"
+    html_path = Path(out) if out is not None else Path(path) / default
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--out {html_path}: the report is HTML; name it *.html")
     report = build_report(Path(path))

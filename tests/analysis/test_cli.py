@@ -150,6 +150,14 @@ seed: 3
     # The written scenario is a scenario file of its own (its seed included).
     scenario = load_scenario(str(out / "worst.yaml"))
     assert scenario.seed == record["worst_seed"] and scenario.name == "tiny_worst"
+    # perpsim report reads the folder into one page: the worst values and the budget curve.
+    proc = perpsim_cli("report", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    md = (out / "stress_report.md").read_text()
+    assert "# Worst-case report:" in md
+    assert "The worst liquidation_volume found:" in md and "(the same as" in md
+    assert "| events.1.duration | " in md and f"perpsim run {out / 'worst.yaml'}" in md
+    assert (out / "stress_report.html").read_text().count("data:image/png;base64,") == 2
 
 
 def test_compare_covers_every_registered_kind_by_default(tmp_path: Path) -> None:
@@ -198,3 +206,10 @@ def test_compare_side_by_side(perpsim_cli: PerpsimCLI, tmp_path: Path) -> None:
     assert "| metric | mcdex_v1 | predy |" in md and "**predy**" in md
     runs = pd.read_parquet(out / "sweep" / "results.parquet")
     assert (runs["status"] == "ok").all() and runs["seed"].nunique() == 1
+    proc = perpsim_cli("report", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = (out / "compare_report.md").read_text()
+    assert "# Design comparison:" in report and "| metric | mcdex_v1 | predy |" in report
+    assert "predy: funds that absorb losses: none." in report
+    assert "--venues mcdex_v1,predy --venue-set predy.pool.initial_liquidity=2000000" in report
+    assert (out / "compare_report.html").read_text().count("data:image/png;base64,") == 2

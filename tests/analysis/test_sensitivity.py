@@ -16,6 +16,7 @@ from perpsim.analysis.sensitivity import (
     load_sensitivity,
     run_sensitivity,
 )
+from perpsim.report import write_report
 from perpsim.sweep import read_journal
 from perpsim.sweep.layout import JOURNAL
 
@@ -109,3 +110,21 @@ def test_model_sensitivity_runs_every_point_and_resumes(tiny_run: tuple[Path, Pa
     assert any("bad_debt is the same at every point" in n for n in again.notes)
     vol = before[(before["metric"] == "volume") & (before["n"] == 8)]
     assert vol["ST"].notna().all()
+
+
+def test_perpsim_report_of_a_sensitivity_folder(tiny_run: tuple[Path, Path]) -> None:
+    _, out = tiny_run
+    html_path, md_path = write_report(out)
+    assert html_path == out / "sensitivity_report.html" and md_path.name == "sensitivity_report.md"
+    md = md_path.read_text()
+    assert "# Sensitivity report: tiny_sensitivity" in md
+    assert "| venue.governance.pool_fee_rate | range: (0.0001, 0.003) |" in md
+    idx = pd.read_csv(out / "indices.csv")
+    last = idx[(idx["metric"] == "volume") & (idx["n"] == 8)].set_index("parameter")
+    assert f"| price_path.sigma | {last.at['price_path.sigma', 'S1']:.3f} ±" in md
+    assert "bad_debt: the same at every point" in md
+    assert "perpsim sensitivity" in md and "--resume" in md
+    html = html_path.read_text()
+    assert html.count("data:image/png;base64,") == 2
+    # The section the command wrote is kept.
+    assert (out / "report.md").read_text().startswith("## Sensitivity: tiny_sensitivity")

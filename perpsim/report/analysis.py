@@ -20,6 +20,7 @@ import yaml
 from perpsim.analysis.compare import compare_cell
 from perpsim.errors import ConfigError
 from perpsim.plots import FigureInfo
+from perpsim.plots.files import read_json
 from perpsim.report.model import Report, Table
 from perpsim.report.text import paragraphs, short
 
@@ -39,16 +40,6 @@ def analysis_kind(path: Path) -> str | None:
         if (path / name).is_file():
             return kind
     return None
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path}: cannot be read as the analysis' summary ({e})") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not an analysis summary (a JSON object)")
-    return data
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -410,4 +401,4 @@ def analysis_report(path: Path) -> Report:
         raise ConfigError(
             f"{path}: not an analysis folder (no {', '.join(ANALYSIS_SUMMARIES.values())})"
         )
-    return _BUILDERS[kind](path, _read_json(path / ANALYSIS_SUMMARIES[kind]))
+    return _BUILDERS[kind](path, read_json(path / ANALYSIS_SUMMARIES[kind]))

@@ -216,13 +216,20 @@ def test_emergency_is_reached_exactly_when_the_df_cannot_cover_the_shortfall(
         assert pool.check_invariants() == []
 
 
-def test_liquidation_restores_initial_margin_and_splits_the_penalty() -> None:
+def alice_long_18_then(index: float) -> D8XPool:
+    """A pool where alice holds 18 contracts on 2,000 of margin and the index has moved to
+    ``index`` a minute later (a liquidator ``liq`` is funded)."""
     pool, oracle = make_pool(amm_fund=50_000.0)
     pool.deposit("alice", 2_000.0)
     pool.deposit("liq", 10.0)
     pool.trade("alice", 18.0)
-    oracle.set(905.0, T0 + 60)
+    oracle.set(index, T0 + 60)
     pool.set_time(T0 + 60)
+    return pool
+
+
+def test_liquidation_restores_initial_margin_and_splits_the_penalty() -> None:
+    pool = alice_long_18_then(905.0)
     row = pool.row("alice")
     amount = pool.liquidation_amount(row)
     assert 0.0 < amount < 18.0  # signed like the position
@@ -248,12 +255,7 @@ def test_liquidation_restores_initial_margin_and_splits_the_penalty() -> None:
 def test_the_amount_is_the_pools_so_a_bankrupt_position_is_taken_whole() -> None:
     # liquidateByAMM takes no amount: a liquidator asking for one lot of a bankrupt position
     # still has the AMM take all of it (before, the cut was refused and the account stayed).
-    pool, oracle = make_pool(amm_fund=50_000.0)
-    pool.deposit("alice", 2_000.0)
-    pool.deposit("liq", 10.0)
-    pool.trade("alice", 18.0)
-    oracle.set(800.0, T0 + 60)
-    pool.set_time(T0 + 60)
+    pool = alice_long_18_then(800.0)
     row = pool.row("alice")
     st = pool.view_state()
     assert pool._margin_balance(st, pool.margin(row)) < 0.0
@@ -262,16 +264,12 @@ def test_the_amount_is_the_pools_so_a_bankrupt_position_is_taken_whole() -> None
     assert out["amount"] == pytest.approx(18.0)
     assert pool.margin(row).position == 0.0
     assert out["loss"] > 0.0
+    assert out["insurance_fund_paid"] == 0.0  # LP cash and the AMM fund cover it
     assert pool.check_invariants() == []
 
 
 def test_a_partial_liquidation_takes_the_pools_amount_whatever_is_asked() -> None:
-    pool, oracle = make_pool(amm_fund=50_000.0)
-    pool.deposit("alice", 2_000.0)
-    pool.deposit("liq", 10.0)
-    pool.trade("alice", 18.0)
-    oracle.set(905.0, T0 + 60)
-    pool.set_time(T0 + 60)
+    pool = alice_long_18_then(905.0)
     amount = pool.liquidation_amount(pool.row("alice"))
     assert 0.0 < amount < 18.0
     lot = pool.state.governance.lot_size

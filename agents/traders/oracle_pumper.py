@@ -6,6 +6,10 @@ position, the index source (a thin spot market) is pumped for minutes (the scena
 the venue lets it withdraw against the paper gain. It never closes: when the pump ends the
 position is worth far less than what was withdrawn, and the account's deficit is left to the
 venue. Its profit is its withdrawals minus its deposits. Only the venue contract is used.
+
+Where a venue lends nothing against an unrealised gain (Predy: a vault withdraws at most its
+USDC), the gain can only be taken by closing at the pumped index: with ``close_at`` the attacker
+sells its whole position at that time (halving a size the pool refuses), then withdraws.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from pydantic import model_validator
 
-from perpsim.engine.core.config import FrozenModel
+from perpsim.engine.core.config import FrozenModel, problem_at
 from perpsim.engine.core.status import Status
 
 from ..base import PerpAgent, Phase, lots, withdraw_collateral
@@ -27,6 +32,10 @@ if TYPE_CHECKING:
 LEVERAGE_USE = 0.9
 #: Share of the withdrawable balance taken each tick (the rest absorbs the next tick's move).
 WITHDRAW_USE = 0.99
+#: Smallest withdrawal it bothers with (USD): below it the balance left is dust.
+MIN_WITHDRAWAL = 1.0
+#: Halvings tried when the pool refuses the closing trade.
+MAX_HALVINGS = 6
 
 
 class OraclePumperParams(FrozenModel):
@@ -39,6 +48,8 @@ class OraclePumperParams(FrozenModel):
         open_at: Run time at which it starts buying.
         withdraw_from: Run time from which it withdraws what it can, every tick.
         withdraw_until: Run time after which it stops (the account is left as it is).
+        close_at: Run time at which it sells its whole position (None: it never closes), within
+            ``[open_at, withdraw_until]``.
     """
 
     capital: PositiveParam = 1_000_000.0
@@ -47,6 +58,18 @@ class OraclePumperParams(FrozenModel):
     open_at: RunTime = 3_600
     withdraw_from: RunTime = 7_200
     withdraw_until: RunTime = 9_000
+    close_at: RunTime | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> OraclePumperParams:
+        if self.close_at is not None and not self.open_at <= self.close_at <= self.withdraw_until:
+            raise problem_at(
+                ["close_at"],
+                f"must lie between open_at ({self.open_at} s) and withdraw_until "
+                f"({self.withdraw_until} s); got {self.close_at} s",
+                allowed="a run time inside the attack's window, e.g. 2h3m",
+            )
+        return self
 
 
 class OraclePumper(PerpAgent):
@@ -71,10 +94,13 @@ class OraclePumper(PerpAgent):
         self.open_at = model.start_time + int(params["open_at"])
         self.withdraw_from = model.start_time + int(params["withdraw_from"])
         self.withdraw_until = model.start_time + int(params["withdraw_until"])
+        close_at = params.get("close_at")
+        self.close_at = None if close_at is None else model.start_time + int(close_at)
         self.deposited = 0.0
         self.withdrawn = 0.0
         self.left = 0.0
         self.opened = False
+        self.closed = False
 
     def start(self) -> None:
         """Wait for the opening time."""
@@ -98,13 +124,35 @@ class OraclePumper(PerpAgent):
                 self.left = 0.0  # refused (margin, a pause, a halt): keep what it has
             else:
                 self.left -= part
+        if self.close_at is not None and not self.closed and self.now >= self.close_at:
+            self.closed = True
+            self.left = 0.0
+            self._close()
         if self.now >= self.withdraw_from:
             amount = WITHDRAW_USE * self.venue.account(self.name).withdrawable_balance
-            if amount > 0.0 and self.attempt(
+            if amount >= MIN_WITHDRAWAL and self.attempt(
                 "withdraw", withdraw_collateral, self.venue, self.name, amount
             ):
                 self.withdrawn += amount
         self.wake_in(self.model.tick_seconds)
+
+    def _close(self) -> None:
+        """Sell the whole position, halving a size the pool refuses."""
+        me = self.venue.account(self.name)
+        lot = self.venue.rules.trading_lot_size
+        left = lots(me.position_size, lot)
+        sign = -1.0 if me.position_side == "long" else 1.0
+        chunk = left
+        halvings = 0
+        while left > 0.0 and chunk > 0.0:
+            if self.attempt("trade", self.venue.trade, self.name, sign * chunk) is not None:
+                left = lots(left - chunk, lot)
+                chunk = min(chunk, left)
+            else:
+                halvings += 1
+                if halvings > MAX_HALVINGS:
+                    break
+                chunk = lots(chunk / 2.0, lot)
 
     @property
     def profit(self) -> float:

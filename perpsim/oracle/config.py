@@ -38,6 +38,7 @@ __all__ = [
     "HistoricalPath",
     "JumpDiffusionPath",
     "Manipulation",
+    "OracleEma",
     "OracleFeedConfig",
     "OracleGuard",
     "Outage",
@@ -471,6 +472,23 @@ class OracleGuard(_Frozen):
         return None
 
 
+class OracleEma(_Frozen):
+    """An exponential moving average of the observed source price as the feed's answer.
+
+    Pyth publishes such an EMA price next to its spot price, and TWAP oracles (Uniswap v3, the
+    marks of several perpetual venues) are the same idea: a pump of minutes moves the answer
+    only by a part of the pump. The average is time-weighted: each observation is taken to have
+    held since the previous tick, so over a gap of ``dt`` seconds the previous average keeps
+    the weight ``2^(-dt / half_life)`` and a step in the source reaches the fraction
+    ``1 - 2^(-t / half_life)`` of its size ``t`` seconds after the last tick before it.
+
+    Attributes:
+        half_life: Seconds after which a step in the source is half in the answer (> 0).
+    """
+
+    half_life: Duration = Field(gt=0)
+
+
 class OracleFeedConfig(_Frozen):
     """A heartbeat-and-deviation price feed in the manner of Chainlink.
 
@@ -497,6 +515,9 @@ class OracleFeedConfig(_Frozen):
             answer above it (LUNA/USD stayed at 0.107 with a minimum of 0.1 while the market
             traded near 0.01). Null: no bound.
         max_answer: The largest accepted answer (``maxAnswer``), the same way up.
+        ema: Publish an EMA of the observed source price instead of the observation itself
+            (see :class:`OracleEma` and :mod:`perpsim.oracle.feed` for how it composes with the
+            other rules). Null: the observation (the default).
         guard: What the venue does about a stale or implausible index (null: nothing).
     """
 
@@ -508,6 +529,7 @@ class OracleFeedConfig(_Frozen):
     manipulations: tuple[Manipulation, ...] = ()
     min_answer: float | None = Field(default=None, gt=0.0)
     max_answer: float | None = Field(default=None, gt=0.0)
+    ema: OracleEma | None = None
     guard: OracleGuard | None = None
 
     @model_validator(mode="after")

@@ -22,8 +22,30 @@ distorted price. An observation outside ``[min_answer, max_answer]`` is refused 
 (Chainlink's aggregator reverts such a round), so the feed freezes at its last answer inside the
 bounds and its age grows until the market returns.
 
+With ``ema`` set (:class:`~perpsim.oracle.config.OracleEma`), the feed's **answer** at each tick
+is the time-weighted EMA of the observed source price instead of the observation itself, as with
+Pyth's EMA price or a TWAP oracle. It composes with the other rules as follows:
+
+* the average runs over every tick's **observation**, i.e. the market price at the tick with any
+  manipulation applied (a pumped source is averaged in, which is what an EMA is meant to damp),
+  starting at the first tick's observation; each observation is weighted by the time since the
+  previous tick (``2^(-dt / half_life)`` is left to the previous average);
+* the deviation and heartbeat rules decide, on the EMA values, which of them are published: the
+  deviation reference is the last published EMA value;
+* latency is unchanged: the EMA value of the observation tick is readable ``latency`` seconds
+  later;
+* ``min_answer`` / ``max_answer`` bound the answer, i.e. the EMA value (the aggregator checks
+  what it reports): a tick whose EMA is outside is refused like an outage;
+* outages block publication only: the average keeps running over the observations made during
+  the window (the sources still trade), so the first update after it carries the current EMA;
+* an update readable inside a manipulation window is still reported as ``"manipulation"``; the
+  EMA's slow return to the market after the window is published by the deviation and heartbeat
+  rules as usual (an EMA lags on the way back down too).
+
 All updates are computed up front by :meth:`OracleFeed.publish`; the loop runs once per update
-and finds the next trigger with vectorised searches, so 10⁶ ticks take well under a second.
+and finds the next trigger with vectorised searches, so 10⁶ ticks take well under a second. The
+EMA is a sequential recursion with a time-varying weight, one plain Python step per tick: about
+6 ms for a 30-day run of 1-minute ticks and 0.25 s per 10⁶ ticks.
 """
 
 from __future__ import annotations
@@ -199,21 +221,24 @@ class OracleFeed:
             inside = (readable >= m.start) & (readable < m.start + m.duration)
             observed[inside] *= 1.0 + m.spike
             manipulated |= inside
+        # The answer the feed would report at each tick: the observation, or its EMA (which
+        # averages the distorted observations too: damping a pumped source is its purpose).
+        answer = observed if cfg.ema is None else _ema(tau, observed, int(cfg.ema.half_life))
         blocked = np.zeros(tau.size, dtype=bool)
         for o in cfg.outages:
             blocked |= (readable >= o.start) & (readable < o.start + o.duration)
         # The aggregator refuses a round outside its answer bounds: no update, as in an outage
         # (the first tick always publishes, so a run starting out of bounds still has an index).
         if cfg.min_answer is not None:
-            blocked[1:] |= observed[1:] < cfg.min_answer
+            blocked[1:] |= answer[1:] < cfg.min_answer
         if cfg.max_answer is not None:
-            blocked[1:] |= observed[1:] > cfg.max_answer
+            blocked[1:] |= answer[1:] > cfg.max_answer
         positions = np.where(blocked, tau.size, np.arange(tau.size))
         next_allowed = np.minimum.accumulate(positions[::-1])[::-1]
 
         decisions, reasons = _decide(
             tau,
-            observed,
+            answer,
             blocked,
             next_allowed,
             heartbeat=int(cfg.heartbeat),
@@ -228,7 +253,7 @@ class OracleFeed:
         names = np.asarray(REASONS)[codes]
         return FeedUpdates(
             time=np.asarray(pub, dtype=np.int64),
-            price=np.asarray(observed[dec], dtype=np.float64),
+            price=np.asarray(answer[dec], dtype=np.float64),
             reason=names,
             source_time=np.asarray(source, dtype=np.int64),
         )
@@ -253,6 +278,26 @@ def _check_inputs(
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(f"market price at tick {i} (run time {tau[i]}) is {p[i]!r}")
     return tau, p
+
+
+def _ema(tau: IntArray, observed: FloatArray, half_life: int) -> FloatArray:
+    """The time-weighted EMA of ``observed`` at each tick, from the first observation on.
+
+    Each observation is taken to have held since the previous tick: over a gap ``dt`` the
+    previous average keeps the weight ``2^(-dt / half_life)``, so the recursion is exact for a
+    piecewise-constant source whatever the tick spacing.
+    """
+    keep = np.exp2(-np.diff(tau).astype(np.float64) / float(half_life)).tolist()
+    values = observed.tolist()
+    acc = values[0]
+    out = [acc]
+    # A recursion with a time-varying weight has no closed vectorised form that stays finite
+    # over long runs (the cumulative decay 2^(-t / half_life) underflows); a plain loop over
+    # Python floats is exact and costs ~0.25 s per 10⁶ ticks.
+    for w, x in zip(keep, values[1:], strict=True):
+        acc = x + w * (acc - x)
+        out.append(acc)
+    return np.asarray(out, dtype=np.float64)
 
 
 def _decide(

@@ -8,8 +8,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 from support import REPO
 
+from perpsim.errors import ConfigError
 from perpsim.oracle import (
     REASONS,
     FeedUpdates,
@@ -22,6 +24,8 @@ from perpsim.oracle import (
     build_path,
     parse_timestamp,
 )
+from perpsim.oracle.config import OracleEma
+from perpsim.scenario import load_scenario
 
 DATA = REPO / "scenarios" / "data"
 HOUR = 3_600
@@ -42,6 +46,15 @@ def step_path(
     return prices
 
 
+def reference_ema(ticks: np.ndarray, values: list[float], half_life: float) -> list[float]:
+    """The documented EMA: each value held since the previous tick, half-life weighting."""
+    out = [values[0]]
+    for dt, x in zip(np.diff(ticks).tolist(), values[1:], strict=True):
+        keep = 0.5 ** (dt / half_life)
+        out.append(keep * out[-1] + (1.0 - keep) * x)
+    return out
+
+
 def reference_publish(
     cfg: OracleFeedConfig, ticks: np.ndarray, market: np.ndarray, start: int
 ) -> list[tuple[int, float, str]]:
@@ -51,14 +64,22 @@ def reference_publish(
     ref = 0.0
     last = 0
     next_clock = 0
-    for i, (tau, m) in enumerate(zip(ticks.tolist(), market.tolist(), strict=True)):
-        seen = tau + lat
+    observed: list[float] = []
+    distorted: list[bool] = []
+    for tau, m in zip(ticks.tolist(), market.tolist(), strict=True):
         obs = m
         manipulated = False
         for w in cfg.manipulations:
-            if w.start <= seen < w.start + w.duration:
+            if w.start <= tau + lat < w.start + w.duration:
                 obs *= 1 + w.spike
                 manipulated = True
+        observed.append(obs)
+        distorted.append(manipulated)
+    if cfg.ema is not None:
+        observed = reference_ema(ticks, observed, cfg.ema.half_life)
+    for i, tau in enumerate(ticks.tolist()):
+        seen = tau + lat
+        obs, manipulated = observed[i], distorted[i]
         if i == 0:
             out.append((start + tau, obs, "initial"))
             ref, last, next_clock = obs, tau, (tau // hb + 1) * hb
@@ -190,6 +211,134 @@ def test_manipulation_spike_is_published_and_reverts() -> None:
     assert (up2.time[2:4] - START).tolist() == [7_200, 10_800]
     assert up2.reason[2:4].tolist() == ["manipulation", "heartbeat"]
     np.testing.assert_allclose(up2.price[2:4], [100.3, 100.0], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- the EMA answer
+
+HALF_LIFE = 1_800
+
+
+def ema_feed(**fields: object) -> OracleFeedConfig:
+    return OracleFeedConfig.model_validate({"ema": {"half_life": "30m"}, **fields})
+
+
+def test_ema_of_a_step_is_the_closed_form_on_irregular_ticks() -> None:
+    gen = np.random.default_rng(np.random.SeedSequence(3))
+    ticks = np.r_[0, np.cumsum(gen.integers(10, 120, size=400))].astype(np.int64)
+    step, before = int(ticks[150]), int(ticks[149])
+    market = np.where(ticks >= step, 200.0, 100.0)
+    # A tiny threshold publishes every tick whose EMA moved, so every EMA value is visible.
+    up = OracleFeed(ema_feed(latency=0, deviation_threshold=1e-9), START).publish(ticks, market)
+    rel = up.time - START
+    after = rel >= step
+    # Each observation counts from the previous tick: the step is taken to start at `before`.
+    expected = 100.0 + 100.0 * (1.0 - 2.0 ** (-(rel[after] - before) / HALF_LIFE))
+    np.testing.assert_allclose(up.price[after], expected, rtol=1e-12)
+    assert rel[after].tolist() == ticks[ticks >= step].tolist()
+    np.testing.assert_array_equal(up.price[~after], 100.0)
+    # Half the step is in the answer one half-life after it began.
+    half = int(np.searchsorted(ticks, before + HALF_LIFE))
+    fraction = (up.prices_at([START + int(ticks[half])])[0] - 100.0) / 100.0
+    assert fraction == pytest.approx(1.0 - 2.0 ** (-(ticks[half] - before) / HALF_LIFE))
+    assert 0.5 <= fraction < 0.5 + 120 / HALF_LIFE
+
+
+@pytest.mark.parametrize(("mode", "latency"), [("clock", 36), ("since_last", 150)])
+def test_ema_composes_with_the_rules_like_the_tick_by_tick_reference(
+    mode: str, latency: int
+) -> None:
+    gen = np.random.default_rng(np.random.SeedSequence(11))
+    ticks = np.cumsum(gen.integers(5, 40, size=8_000)).astype(np.int64)
+    market = build_path(GBMPath(s0=2000, sigma=1.5), ticks, gen)
+    cfg = ema_feed(
+        heartbeat_mode=mode,
+        latency=latency,
+        outages=[Outage(start=20_000, duration=9_000)],
+        manipulations=[Manipulation(start=50_000, duration=1_200, spike=0.5)],
+    )
+    got = as_list(OracleFeed(cfg, START).publish(ticks, market))
+    want = reference_publish(cfg, ticks, market, START)
+    assert [(t, r) for t, _, r in got] == [(t, r) for t, _, r in want]
+    np.testing.assert_allclose([p for _, p, _ in got], [p for _, p, _ in want], rtol=1e-12)
+    assert {"heartbeat", "deviation", "manipulation"} <= {r for _, _, r in got}
+
+
+def test_ema_values_are_what_latency_and_deviation_publish() -> None:
+    gen = np.random.default_rng(np.random.SeedSequence(5))
+    ticks = minute_ticks(48)
+    market = build_path(GBMPath(s0=2000, sigma=1.2), ticks, gen)
+    ema = np.asarray(reference_ema(ticks, market.tolist(), HALF_LIFE))
+    up = OracleFeed(ema_feed(latency=90), START).publish(ticks, market)
+    # The rules run on the EMA: the same updates as a plain feed of the EMA values.
+    plain = OracleFeed(OracleFeedConfig(latency=90), START).publish(ticks, ema)
+    assert up.time.tolist() == plain.time.tolist()
+    assert up.reason.tolist() == plain.reason.tolist()
+    np.testing.assert_allclose(up.price, plain.price, rtol=1e-12)
+    # Latency: each update is the EMA of its observation tick, readable 90 s later.
+    np.testing.assert_array_equal(up.time[1:] - up.source_time[1:], 90)
+    np.testing.assert_allclose(up.price, ema[np.searchsorted(ticks, up.source_time - START)])
+    # Deviation: the reference is the last published EMA value, and an EMA moves less.
+    moved = np.abs(up.price[1:] / up.price[:-1] - 1.0) >= 0.005
+    assert np.array_equal(moved, up.reason[1:] == "deviation")
+    raw = OracleFeed(OracleFeedConfig(latency=90), START).publish(ticks, market)
+    assert 0 < up.count("deviation") < raw.count("deviation")
+
+
+def test_ema_damps_a_manipulation_and_the_bounds_and_outages_apply_to_it() -> None:
+    ticks = minute_ticks(6)
+    market = np.full(ticks.shape, 100.0)
+    pump = [Manipulation(start=4_000, duration=600, spike=1.0)]  # ticks 4020 to 4560
+    naive = OracleFeed(OracleFeedConfig(latency=0, manipulations=pump), START)
+    damped = OracleFeed(ema_feed(latency=0, manipulations=pump), START)
+    assert naive.publish(ticks, market).price.max() == pytest.approx(200.0)
+    up = damped.publish(ticks, market)
+    peak = 100.0 + 100.0 * (1.0 - 2.0 ** (-600 / HALF_LIFE))  # the last tick before is 3960
+    assert up.price.max() == pytest.approx(peak, rel=1e-12)
+    rel = up.time - START
+    inside = (rel >= 4_000) & (rel < 4_600)
+    assert inside.any() and set(up.reason[inside].tolist()) == {"manipulation"}
+    # After the window the answer decays towards the market, by half every half-life.
+    later = rel > 4_600
+    decay = 100.0 + (peak - 100.0) * 2.0 ** (-(rel[later] - 4_560) / HALF_LIFE)
+    np.testing.assert_allclose(up.price[later], decay, rtol=1e-12)
+    # max_answer bounds the EMA (the answer), not the pumped observation.
+    capped = OracleFeed(ema_feed(latency=0, manipulations=pump, max_answer=110.0), START)
+    cap = capped.publish(ticks, market)
+    assert 105.0 < cap.price.max() <= 110.0
+    # An outage blocks publication only: the first update after it carries the current EMA.
+    step = step_path(ticks, {2 * HOUR: 200.0})
+    out = OracleFeed(ema_feed(latency=0, outages=[Outage(start=2 * HOUR, duration=HOUR)]), START)
+    ou = out.publish(ticks, step)
+    first = int(np.searchsorted(ou.time - START, 3 * HOUR))
+    assert ou.time[first] - START == 3 * HOUR
+    want = 100.0 + 100.0 * (1.0 - 2.0 ** (-(HOUR + 60) / HALF_LIFE))
+    assert ou.price[first] == pytest.approx(want, rel=1e-12)
+    assert ou.price[first - 1] == 100.0
+
+
+@pytest.mark.parametrize(
+    ("ema", "message"),
+    [
+        ({"half_life": 0}, "greater than 0"),
+        ({"half_life": "-5m"}, "cannot read duration"),
+        ({"half_life": 1.5}, "whole number of seconds"),
+        ({}, "half_life"),
+        ({"half_life": "30m", "window": "1h"}, "window"),
+    ],
+)
+def test_ema_validation(ema: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        OracleFeedConfig.model_validate({"ema": ema})
+
+
+def test_ema_errors_name_the_key_and_the_default_is_off() -> None:
+    base = REPO / "scenarios" / "baseline.yaml"
+    with pytest.raises(ConfigError, match=r"oracle\.ema\.half_life: must be > 0"):
+        load_scenario(base, ["oracle.ema={half_life: 0}"])
+    assert load_scenario(base).oracle.ema is None
+    assert load_scenario(base, ["oracle.ema={half_life: 30m}"]).oracle.ema == OracleEma(
+        half_life=HALF_LIFE
+    )
 
 
 def test_lookups_and_validation() -> None:

@@ -14,14 +14,17 @@ from __future__ import annotations
 from .base import PerpAgent, Phase
 from .liquidity.liquidity_provider import LiquidityProvider
 from .services.admin import Admin
+from .services.backstop import Backstop
 from .services.keeper import Keeper
 from .services.liquidator import Liquidator
 from .services.predy_hedger import PredyHedger
 from .traders.arbitrageur import Arbitrageur
+from .traders.cross_venue_cycler import CrossVenueCycler
 from .traders.fund_drainer import FundDrainer
 from .traders.momentum_trader import MomentumTrader
 from .traders.noise_trader import NoiseTrader
 from .traders.oracle_pumper import OraclePumper
+from .traders.self_liquidator import SelfLiquidator
 from .traders.variance_seller import VarianceSeller
 from .traders.whale import Whale
 from .vaults.family import GLPVaultFamily
@@ -43,6 +46,9 @@ REGISTRY: dict[str, type[PerpAgent]] = {
         GLPVaultFamily,
         FundDrainer,
         OraclePumper,
+        CrossVenueCycler,
+        Backstop,
+        SelfLiquidator,
     )
 }
 
@@ -50,6 +56,8 @@ __all__ = [
     "REGISTRY",
     "Admin",
     "Arbitrageur",
+    "Backstop",
+    "CrossVenueCycler",
     "FundDrainer",
     "GLPVaultFamily",
     "Keeper",
@@ -61,6 +69,7 @@ __all__ = [
     "PerpAgent",
     "Phase",
     "PredyHedger",
+    "SelfLiquidator",
     "VarianceSeller",
     "Whale",
 ]

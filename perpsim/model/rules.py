@@ -5,9 +5,11 @@ metric, tracks how long its condition has held, decides (subject to ``hold``, ``
 ``max_firings``), and applies decisions whose ``latency`` has passed and undoes changes whose
 ``expiry`` has come. A governance change goes through the venue's ``set_governance`` (validated
 by the design; the venue logs its own ``set_governance`` event); a halt goes through the
-:class:`~perpsim.engine.core.guard.Halts` of the model's guarded venue. Every step is also
-logged as a ``governance_rule`` event (``stage``: ``decided``, ``applied``, ``expired``,
-``rejected``, ``skipped``), which the figures mark.
+:class:`~perpsim.engine.core.guard.Halts` of the model's guarded venue; a settlement (the loss
+cap) goes through the venue's global settlement (``begin_global_settlement``, then
+``global_settled``, ``settle_shares`` and ``settle`` of every account, each logged by the venue).
+Every step is also logged as a ``governance_rule`` event (``stage``: ``decided``, ``applied``,
+``completed``, ``expired``, ``rejected``, ``skipped``), which the figures mark.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from perpsim.agents.services.backstop import Backstop
+from perpsim.engine.core.status import Status
 from perpsim.errors import ConfigError, EngineError
 from perpsim.oracle.config import SECONDS_PER_YEAR
 
@@ -37,8 +41,27 @@ HALT_OF_ACTION: dict[str, str] = {
 }
 
 
+def backstops(model: PerpModel) -> list[Backstop]:
+    """The model's counterparty backstop agents (population type ``backstop``)."""
+    return [
+        a
+        for members in model.agents_by_population.values()
+        for a in members
+        if isinstance(a, Backstop)
+    ]
+
+
+def lp_shares(model: PerpModel) -> float:
+    """LP shares in issue now."""
+    return float(sum(model.venue.share_holders().values()))
+
+
 def measure(model: PerpModel, rule: GovernanceRule, fund_start: float) -> float:
-    """The rule's metric now (NaN when it cannot be measured, e.g. the pool cannot quote)."""
+    """The rule's metric now (NaN when it cannot be measured, e.g. the pool cannot quote).
+
+    ``fund_start`` is the metric's value at the start where it is relative to one: the fund of
+    ``fund_fraction``, the LP share price of ``lp_loss``.
+    """
     metric = rule.metric
     venue = model.venue
     if metric == "realized_volatility":
@@ -67,6 +90,14 @@ def measure(model: PerpModel, rule: GovernanceRule, fund_start: float) -> float:
         return float(model.unsafe_rows.size)
     if metric == "open_interest":
         return float(venue.open_interest())
+    if metric == "backstop_loss":
+        return float(sum(b.loss for b in backstops(model)))
+    if metric == "lp_loss":
+        try:
+            price = float(venue.share_price())
+        except EngineError:
+            return math.nan
+        return (fund_start - price) * lp_shares(model)
     raise ValueError(f"unknown metric {metric!r}")
 
 
@@ -92,6 +123,8 @@ class _RuleState:
         self.decisions = 0
         self.pending: list[_Pending] = []
         self.active: list[_Active] = []
+        #: When each settlement this rule began is to be completed, and at what price.
+        self.completions: list[tuple[int, float]] = []
 
 
 class RuleBook:
@@ -140,6 +173,14 @@ class RuleBook:
                         f"governance_rules.{rule.name}.fund: {rule.fund} is {start:g} at the"
                         " start; fund_fraction needs a fund that starts above 0"
                     )
+            elif rule.metric == "backstop_loss" and not backstops(model):
+                raise ConfigError(
+                    f"governance_rules.{rule.name}.metric: backstop_loss needs a population of"
+                    " type backstop (none in agents:); where the pool takes liquidated"
+                    " positions itself (d8x, predy) use lp_loss"
+                )
+            elif rule.metric == "lp_loss":
+                start = float(model.venue.share_price())
             self.states.append(_RuleState(rule, start))
 
     def __bool__(self) -> bool:
@@ -157,11 +198,15 @@ class RuleBook:
             self._expire(st, now)
             self._apply_due(st, now)
             self._evaluate(st, now)
+            self._complete_due(st, now)
 
     # -- the three stages ----------------------------------------------------------------
 
     def _evaluate(self, st: _RuleState, now: int) -> None:
         rule = st.rule
+        if rule.action.kind == "settle" and self.model.venue.status is not Status.NORMAL:
+            st.held_since = None
+            return  # a settlement fires once: the market is no longer trading
         value = measure(self.model, rule, st.fund_start)
         if not rule.holds(value):
             st.held_since = None
@@ -191,6 +236,9 @@ class RuleBook:
                 st.active.append(_Active(self._until(rule, now), 0.0))
                 self._record(rule, "applied", key=action.kind, metric_value=p.value)
                 continue
+            if action.kind == "settle":
+                self._begin_settlement(st, now, p.value)
+                continue
             old = self.values[action.key]
             new = action.target(old)
             if new == old:
@@ -214,6 +262,68 @@ class RuleBook:
         for a in due:
             old = self.values[action.key]
             self._set(rule, action.key, old, old - a.delta, math.nan, stage="expired")
+
+    def _begin_settlement(self, st: _RuleState, now: int, metric_value: float) -> None:
+        """Begin global settlement at the action's price; plan (or run) its completion."""
+        rule = st.rule
+        action: Any = rule.action
+        venue = self.model.venue
+        if venue.status is not Status.NORMAL:
+            # Settled or settling already (an admin, an event): nothing left to cap.
+            self._record(rule, "skipped", key="settle", metric_value=metric_value)
+            return
+        try:
+            price = self._settlement_price(action, now)
+            venue.begin_global_settlement(price)
+        except EngineError as exc:
+            self.model.rejections[f"governance_rule:{rule.name}:{type(exc).__name__}"] += 1
+            self._record(rule, "rejected", key="settle", metric_value=metric_value)
+            return
+        self._record(rule, "applied", key="settle", value=price, metric_value=metric_value)
+        st.completions.append((now + action.complete_after, price))
+        self._complete_due(st, now)
+
+    def _settlement_price(self, action: Any, now: int) -> float:
+        if isinstance(action.price, float):
+            return action.price
+        venue = self.model.venue
+        if action.price == "mark":
+            return float(venue.mark_price())
+        if not action.lookback:
+            return float(venue.index_price())
+        model = self.model
+        return float(model.feed.index(max(now - action.lookback, model.start_time))[0])
+
+    def _complete_due(self, st: _RuleState, now: int) -> None:
+        """Complete a settlement whose time has come: SETTLED, every share and account paid.
+
+        An admin agent may have completed it first; what it left is paid out here.
+        """
+        if not st.completions or st.completions[0][0] > now:
+            return
+        _, price = st.completions.pop(0)
+        venue = self.model.venue
+        rule = st.rule
+        try:
+            if venue.status is Status.EMERGENCY:
+                venue.global_settled()
+        except EngineError as exc:
+            self.model.rejections[f"governance_rule:{rule.name}:{type(exc).__name__}"] += 1
+            self._record(rule, "rejected", key="settle")
+            return
+        # Every LP share is redeemed and every account paid out (a refusal is counted).
+        for holder, shares in venue.share_holders().items():
+            if shares > 0.0:
+                self._try(rule, venue.settle_shares, holder, shares)
+        for row in venue.accounts_to_settle().tolist():
+            self._try(rule, venue.settle, row)
+        self._record(rule, "completed", key="settle", value=price)
+
+    def _try(self, rule: GovernanceRule, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except EngineError as exc:
+            self.model.rejections[f"governance_rule:{rule.name}:{type(exc).__name__}"] += 1
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -265,4 +375,4 @@ class RuleBook:
 
 def _action_key(rule: GovernanceRule) -> str:
     a: Any = rule.action
-    return str(a.kind) if a.kind in HALT_OF_ACTION else str(a.key)
+    return str(a.kind) if a.kind in HALT_OF_ACTION or a.kind == "settle" else str(a.key)

@@ -2,12 +2,13 @@
 
 A rule is declarative: a **metric** (measured every tick, over a **window** where the metric
 needs one), a **condition** (``above`` or ``below`` a threshold, held for ``hold`` seconds) and
-an **action** (change one governance key by a bounded step, or halt something). Real-world
-frictions are part of the rule: the action takes effect ``latency`` seconds after the decision
-(a governance vote or a risk oracle's delay), a rule does not decide again within ``cooldown``
-of its last decision (debounce), each change is at most ``max_step`` and never passes
-``limit``, and a change can ``expire`` (be undone) after a while. The model evaluates the rules
-(:mod:`perpsim.model.rules`); this module only describes and validates them.
+an **action** (change one governance key by a bounded step, halt something, or settle the
+market at a reference price: a loss cap). Real-world frictions are part of the rule: the action
+takes effect ``latency`` seconds after the decision (a governance vote or a risk oracle's
+delay), a rule does not decide again within ``cooldown`` of its last decision (debounce), each
+change is at most ``max_step`` and never passes ``limit``, and a change can ``expire`` (be
+undone) after a while. The model evaluates the rules (:mod:`perpsim.model.rules`); this module
+only describes and validates them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, Strict, model_validator
 
-from perpsim.engine.core.config import FrozenModel, StrictBool, problem_at
+from perpsim.engine.core.config import FrozenModel, StrictBool, did_you_mean, problem_at
 from perpsim.oracle.config import Duration
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "HaltAction",
     "RuleAction",
     "SetGovernanceAction",
+    "SettleAction",
     "governance_value",
 ]
 
@@ -41,6 +43,8 @@ METRICS: tuple[str, ...] = (
     "index_age",
     "unsafe_accounts",
     "open_interest",
+    "backstop_loss",
+    "lp_loss",
 )
 #: The metrics computed over ``window`` (the others are read at the tick).
 WINDOWED_METRICS: tuple[str, ...] = ("realized_volatility", "price_change")
@@ -119,8 +123,76 @@ class HaltAction(FrozenModel):
     kind: Literal["pause_opening", "halt_trading", "halt_liquidation", "halt_withdrawal"]
 
 
+class SettleAction(FrozenModel):
+    """Settle the market at a reference price: a loss cap (Hyperliquid's JELLY, March 2025).
+
+    The venue's global settlement begins at ``price`` (EMERGENCY: trading and withdrawals stop)
+    and completes ``complete_after`` later (SETTLED), when every LP share is redeemed and every
+    account is paid out at that price. It fires once: a rule does not decide again once the
+    venue has left NORMAL.
+
+    Attributes:
+        kind: ``settle``.
+        price: The settlement price: a number (USD), ``index`` (the index the venue reads) or
+            ``mark`` (its mark price).
+        lookback: With ``price: index``: the index as it was this long before the decision (a
+            reference from before a manipulation; the first index when the run is younger);
+            0: now.
+        complete_after: Seconds from the beginning of settlement to its completion.
+    """
+
+    kind: Literal["settle"]
+    price: (
+        Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)] | Literal["index", "mark"]
+    ) = "index"
+    lookback: Annotated[Duration, Field(ge=0)] = 0
+    complete_after: Annotated[Duration, Field(ge=0)] = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _price(cls, data: Any) -> Any:
+        # One message for the two forms of price (a number, or the name of a price).
+        price: Any = data.get("price", "index") if isinstance(data, Mapping) else "index"
+        if isinstance(price, str) and price in ("index", "mark"):
+            return data
+        number = isinstance(price, int | float) and not isinstance(price, bool)
+        if not (number and math.isfinite(price) and price > 0):
+            suggestion = ""
+            if isinstance(price, str):
+                close = did_you_mean(price, ("index", "mark"))
+                suggestion = f"; did you mean {close!r}?" if close else ""
+            raise problem_at(
+                ["price"],
+                f"must be a price above 0 (USD), index or mark{suggestion}",
+                got=price,
+                allowed="2280 | index | mark",
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> SettleAction:
+        if self.lookback and self.price != "index":
+            raise problem_at(
+                ["lookback"],
+                "is only used with price: index (the index as it was that long ago)",
+                got=self.lookback,
+                allowed="price: index with lookback: 2h, or no lookback",
+            )
+        return self
+
+    def describe(self) -> str:
+        """``settle at the index 7200 s ago``, ``settle at 2280``, ``settle at the mark``."""
+        if isinstance(self.price, float):
+            at = f"{self.price:g}"
+        elif self.lookback:
+            at = f"the index {self.lookback} s ago"
+        else:
+            at = f"the {self.price}"
+        return f"settle at {at}"
+
+
 #: A rule's action; ``kind`` selects it.
-RuleAction = Annotated[SetGovernanceAction | HaltAction, Field(discriminator="kind")]
+RuleAction = Annotated[SetGovernanceAction | HaltAction | SettleAction, Field(discriminator="kind")]
 
 
 class GovernanceRule(FrozenModel):
@@ -135,7 +207,12 @@ class GovernanceRule(FrozenModel):
     - ``fund_fraction``: the venue's fund ``fund`` now / at the start of the run;
     - ``index_age``: seconds since the index the venue reads was published;
     - ``unsafe_accounts``: accounts found unsafe at the last scan;
-    - ``open_interest``: contracts held long.
+    - ``open_interest``: contracts held long;
+    - ``backstop_loss``: what the ``backstop`` agents have lost on the positions they took
+      over (USD: deposits minus margin balance at the mark; needs a backstop population);
+    - ``lp_loss``: what the LPs have lost (USD: the LP shares in issue times the fall of the
+      share price since the start), the backstop's loss where the pool takes liquidated
+      positions itself (D8X, Predy).
 
     Attributes:
         name: Unique name (in the event log and the figures).
@@ -164,6 +241,8 @@ class GovernanceRule(FrozenModel):
         "index_age",
         "unsafe_accounts",
         "open_interest",
+        "backstop_loss",
+        "lp_loss",
     ]
     window: Annotated[Duration, Field(gt=0)] | None = None
     fund: Annotated[str, Strict()] = "insurance_fund"
@@ -196,6 +275,12 @@ class GovernanceRule(FrozenModel):
                 " (use hold: for how long the condition must last)",
                 got=self.window,
             )
+        if isinstance(self.action, SettleAction) and self.expiry is not None:
+            raise problem_at(
+                ["expiry"],
+                "a settlement cannot be undone (a settle action takes no expiry)",
+                got=self.expiry,
+            )
         return self
 
     @property
@@ -223,6 +308,8 @@ def _act(rule: GovernanceRule) -> str:
     a: Any = rule.action
     if isinstance(a, HaltAction):
         return a.kind
+    if isinstance(a, SettleAction):
+        return a.describe()
     how = (
         f"+{a.add:g}"
         if a.add is not None

@@ -93,7 +93,8 @@ def scenario_warnings(scenario: Scenario) -> list[str]:
             " (and the mark and funding) drifts 5-10% from the index over a day of trading; add"
             " an arbitrageur population unless that drift is the question"
         )
-    if traders and not _count(scenario, "liquidator"):
+    # A backstop vault is a liquidator without a capacity: either one liquidates.
+    if traders and not (_count(scenario, "liquidator") + _count(scenario, "backstop")):
         out.append(
             "agents: no liquidator: accounts under maintenance margin are never liquidated, so"
             " losses grow unchecked; add a liquidator population unless that is the question"

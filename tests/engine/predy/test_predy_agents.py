@@ -39,11 +39,22 @@ agents:
     params:
       glp: {{weights: {{USDC: 0.5, ETH: 0.5}}}}
       vaults: {{USDC: {{tvl: 100000}}, ETH: {{tvl: 100000, target: {{ETH: 1.0}}}}}}
+  - name: backstop
+    type: backstop
+    params: {{capital: 2000000, latency: 1m}}
+  - name: whale_dump
+    type: self_liquidator
+    params: {{capital: 100000, size: 20, slice: 5, open_at: 1h, withdraw_from: 2h, close_from: 5h}}
+  - name: cycler
+    type: cross_venue_cycler
+    params: {{capital: 100000, size: 20, slice: 10, first_push_at: 5h, cycles: 1, lead: 5m}}
   - name: admin
     type: admin
     params: {{settle_at: 7h, settlement_price: index, complete_after: 30m}}
 events:
   - {{at: 3h, kind: price_shock, change: -0.08, over: 1h}}
+  - {{at: 5h, kind: price_shock, change: 0.05}}
+  - {{at: 5h10m, kind: price_shock, change: -0.047619047619047616}}
 """
 
 

@@ -131,6 +131,38 @@ def lots(amount: float, lot: float) -> float:
     return floor_to_lot(amount, lot)
 
 
+#: Halvings tried when the pool refuses a chunk of :func:`trade_halving`.
+MAX_HALVINGS = 6
+
+
+def trade_halving(agent: PerpAgent, size: float, lot: float) -> float:
+    """Trade ``size`` (signed) in chunks the pool accepts; return the contracts traded.
+
+    The pool may refuse a big chunk (it must stay safe, a buy must fit its position): the chunk
+    is halved until one is accepted, then the rest goes on in chunks of at most that size.
+    After ``MAX_HALVINGS`` refusals the rest is left.
+    """
+    direction = 1.0 if size > 0.0 else -1.0
+    left = abs(size)
+    chunk = left
+    halvings = 0
+    traded = 0.0
+    while left > 0.0 and chunk > 0.0:
+        if agent.attempt("trade", agent.venue.trade, agent.name, direction * chunk) is not None:
+            traded += chunk
+            left -= chunk
+            if left < lot * (1.0 - 1e-9):
+                break
+            left = lots(left, lot)
+            chunk = min(chunk, left)
+        else:
+            halvings += 1
+            if halvings > MAX_HALVINGS:
+                break
+            chunk = lots(chunk / 2.0, lot)
+    return traded
+
+
 def withdraw_collateral(venue: Any, name: str, amount: float) -> bool:
     """Withdraw and report success (``PerpAgent.attempt`` returns None on a rejection)."""
     venue.withdraw(name, amount)

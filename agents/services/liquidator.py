@@ -11,7 +11,7 @@ import numpy.typing as npt
 from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.status import Status
 
-from ..base import PerpAgent, Phase, lots
+from ..base import PerpAgent, Phase, lots, trade_halving
 from ..params import DelayParam, DurationParam, PositiveParam
 
 if TYPE_CHECKING:
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 
 #: Share of its margin balance a liquidator commits as initial margin (the rest is a buffer).
 MARGIN_USE = 0.9
-#: Halvings tried when the pool refuses an unwind chunk.
-MAX_HALVINGS = 6
 
 
 def _signed(side: str, size: float) -> float:
@@ -150,21 +148,4 @@ class Liquidator(PerpAgent):
             size = max(size / slices, min(lot, size))
         amount = lots(size, lot)
         direction = -1.0 if me.position_side == "long" else 1.0
-        # The pool may refuse a big chunk (a buy must be below its position, and it must stay
-        # safe): halve until it accepts, then go on with the rest.
-        left = amount
-        chunk = amount
-        halvings = 0
-        while left > 0.0 and chunk > 0.0:
-            if self.attempt("trade", self.venue.trade, self.name, direction * chunk) is not None:
-                self.unwound_amount += chunk
-                left -= chunk
-                if left < lot * (1.0 - 1e-9):
-                    break
-                left = lots(left, lot)
-                chunk = min(chunk, left)
-            else:
-                halvings += 1
-                if halvings > MAX_HALVINGS:
-                    break
-                chunk = lots(chunk / 2.0, lot)
+        self.unwound_amount += trade_halving(self, direction * amount, lot)

@@ -22,7 +22,7 @@ from pydantic import model_validator
 from perpsim.engine.core.config import FrozenModel, problem_at
 from perpsim.engine.core.status import Status
 
-from ..base import PerpAgent, Phase, lots, withdraw_collateral
+from ..base import PerpAgent, Phase, lots, trade_halving, withdraw_collateral
 from ..params import PositiveParam, RunTime
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ LEVERAGE_USE = 0.9
 WITHDRAW_USE = 0.99
 #: Smallest withdrawal it bothers with (USD): below it the balance left is dust.
 MIN_WITHDRAWAL = 1.0
-#: Halvings tried when the pool refuses the closing trade.
-MAX_HALVINGS = 6
 
 
 class OraclePumperParams(FrozenModel):
@@ -140,19 +138,8 @@ class OraclePumper(PerpAgent):
         """Sell the whole position, halving a size the pool refuses."""
         me = self.venue.account(self.name)
         lot = self.venue.rules.trading_lot_size
-        left = lots(me.position_size, lot)
         sign = -1.0 if me.position_side == "long" else 1.0
-        chunk = left
-        halvings = 0
-        while left > 0.0 and chunk > 0.0:
-            if self.attempt("trade", self.venue.trade, self.name, sign * chunk) is not None:
-                left = lots(left - chunk, lot)
-                chunk = min(chunk, left)
-            else:
-                halvings += 1
-                if halvings > MAX_HALVINGS:
-                    break
-                chunk = lots(chunk / 2.0, lot)
+        trade_halving(self, sign * lots(me.position_size, lot), lot)
 
     @property
     def profit(self) -> float:

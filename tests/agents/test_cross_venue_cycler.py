@@ -122,3 +122,20 @@ def test_a_schedule_the_market_path_does_not_carry_is_a_clear_error(
     scenario = load_scenario(path, [override])
     with pytest.raises(PerpsimError, match=message):
         run_scenario(scenario, base_dir=path.parent)
+
+
+def test_on_mcdex_the_patient_cycle_pays_the_open_interest_cap_trims_it_and_haste_loses() -> None:
+    # The constant-product AMM charges a rushed cycle for its size; sliced, the arbitrageurs
+    # bring the AMM back in between and they pay for the push.
+    patient = _run("avax_cycle")
+    assert _net(patient) > 20_000.0
+    acc = patient.accounts
+    assert float(acc[acc["population"] == "arbs"]["pnl"].sum()) < 0.0
+    assert patient.summary["insurance_fund_final"] == pytest.approx(250_000.0)
+    capped = _run("avax_cycle", "governance_rules.0.enabled=true")
+    assert 0.0 < _net(capped) < 0.5 * _net(patient)
+    rushed = _run(
+        "avax_cycle", "agents.attacker.params.lead=1m", "agents.attacker.params.slice=1000"
+    )
+    assert _net(rushed) < 0.0
+    assert (rushed.tables["cycles"]["size"] < 50.0).all()

@@ -499,7 +499,9 @@ class GLPVaultFamily(PerpAgent):
                     v.claim += s[v.name] * (off_pnl - carry)
                     v.fees_off_venue += s[v.name] * carry
             # 5. internal hedges: zero-sum transfers (asserted inside).
-            for a in {a for h in before.values() for a in h}:
+            # In first-seen order, not a set's (which follows the hash seed): the claims are
+            # float sums, so the order must not change from one process to the next.
+            for a in dict.fromkeys(a for h in before.values() for a in h):
                 notional = {v.name: before[v.name].get(a, 0.0) for v in vaults}
                 for n, t in settle_internal_hedges(notional, prev[a], prices[a]).items():
                     self.vaults[n].claim += t

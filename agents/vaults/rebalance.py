@@ -223,7 +223,9 @@ def delta_fractions(
 ) -> dict[str, float]:
     """A vault's delta off its target per asset, as a fraction of its TVL (0 when TVL ≤ 0)."""
     out: dict[str, float] = {}
-    for a in set(exposures) | set(hedges) | set(target_delta):
+    # In a fixed order (not a set's, which changes with the interpreter's hash seed): callers
+    # act on the assets in this order, so a run would not be reproducible.
+    for a in dict.fromkeys([*exposures, *hedges, *target_delta]):
         exposure = glp_units * exposures.get(a, 0.0) + hedges.get(a, 0.0)
         off = exposure - target_delta.get(a, 0.0) * tvl
         out[a] = off / tvl if tvl > 0 else 0.0

@@ -76,6 +76,9 @@ class Liquidator(PerpAgent):
         self.unwind = str(params["unwind"])
         self.unwind_horizon = float(params["unwind_horizon"])
         self.twap_left = 0  # slices left in the current twap unwind
+        # Whether it may hold a position: it starts flat and only its own liquidations give it
+        # one, so while flat it need not read its account every tick to find it still flat.
+        self._may_hold = False
         self.liquidations = 0
         self.liquidated_amount = 0.0
         self.unwound_amount = 0.0
@@ -128,6 +131,7 @@ class Liquidator(PerpAgent):
                 continue  # it cannot afford this one
             result = self.attempt("liquidate", self.venue.liquidate, self.name, row, amount)
             if result is not None:
+                self._may_hold = True
                 remaining -= result.amount
                 taken += result.amount
                 self.liquidations += 1
@@ -136,9 +140,13 @@ class Liquidator(PerpAgent):
         return taken
 
     def _unwind(self) -> None:
+        if not self._may_hold:
+            self.twap_left = 0
+            return
         me = self.venue.account(self.name)
         if me.position_size <= 0.0:
             self.twap_left = 0
+            self._may_hold = False
             return
         lot = self.venue.rules.trading_lot_size
         size = me.position_size

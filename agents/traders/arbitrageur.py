@@ -87,6 +87,9 @@ class Arbitrageur(PerpAgent):
         self.arbitrage_trades = 0
         self.funding_trades = 0
         self.unwind_trades = 0
+        # Whether the venue prices a product with a fair value of its own: the venue an agent
+        # trades never changes, and the capability check walks protocol attributes.
+        self._fair_valued: bool | None = None
 
     def start(self) -> None:
         """Deposit the whole capital and start watching the market."""
@@ -99,7 +102,9 @@ class Arbitrageur(PerpAgent):
         fair value there when the venue has one (Predy's squared: index + variance funding)."""
         market = float(self.model.market_price())
         venue = self.venue
-        if supports(venue, FairValued):
+        if self._fair_valued is None:
+            self._fair_valued = supports(venue, FairValued)
+        if self._fair_valued:
             return float(cast(FairValued, venue).fair_value(market))
         return market
 

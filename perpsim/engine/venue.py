@@ -66,6 +66,21 @@ def supports(venue: object, capability: type) -> bool:
     return False
 
 
+@runtime_checkable
+class IncrementalAccounting(Protocol):
+    """A venue that can check its accounting at the cost of what changed (optional).
+
+    The model checks in full every few ticks and at the end, and between full checks calls
+    :meth:`check_changed_invariants` on a venue that has it (through :func:`supports`).
+    """
+
+    def check_changed_invariants(self) -> list[str]:
+        """The problems :meth:`Venue.check_invariants` would find now, looking only at what
+        changed since the last check (exactly: a rule of one account is checked on the accounts
+        written since, the whole-book rules on totals kept up to date)."""
+        ...
+
+
 def check_product(products: tuple[str, ...], name: str) -> None:
     """Reject a product name the venue does not trade.
 

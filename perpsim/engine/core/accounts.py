@@ -105,6 +105,17 @@ class AccountStore:
         self._mask = np.zeros(capacity, dtype=bool)
         self.names: list[str] = []
         self.index: dict[str, int] = {}
+        # Each live row's fields as the tuple last written: single-account reads (several per
+        # trade) return it instead of converting six array items.
+        self._states: list[AccountState] = []
+        #: Rows written since the accounting check / the unsafe scan last took them: what
+        #: those need to look at again (every change of a row goes through :meth:`write`).
+        self.written_since_check: set[int] = set()
+        self.written_since_scan: set[int] = set()
+        # Rows whose tuple is newer than the arrays: the arrays are brought up to date when a
+        # vectorised reader asks for them (the pool's row is written by every trade; the arrays
+        # are read a few times a tick).
+        self._unflushed: set[int] = set()
         #: Incremented by every write: lets readers cache values derived from the rows.
         self.version = 0
 
@@ -114,7 +125,26 @@ class AccountStore:
     def __contains__(self, name: object) -> bool:
         return name in self.index
 
+    def _flush(self) -> None:
+        states = self._states
+        cash, side_a, sign, long_a = self._cash, self._side, self._sign, self._long
+        size, ev, esl, efl = self._size, self._ev, self._esl, self._efl
+        for row in self._unflushed:
+            st = states[row]
+            side = st.position_side
+            cash[row] = st.cash_balance
+            side_a[row] = side
+            sign[row] = 1.0 if side is Side.LONG else (-1.0 if side is Side.SHORT else 0.0)
+            long_a[row] = side is Side.LONG
+            size[row] = st.position_size
+            ev[row] = st.entry_value
+            esl[row] = st.entry_social_loss
+            efl[row] = st.entry_funding_loss
+        self._unflushed.clear()
+
     def _grow(self) -> None:
+        if self._unflushed:
+            self._flush()
         cap = len(self._cash) * 2
         for attr in ("_cash", "_side", "_size", "_ev", "_esl", "_efl", "_sign", "_long"):
             old = getattr(self, attr)
@@ -140,6 +170,7 @@ class AccountStore:
         self._n += 1
         self.names.append(name)
         self.index[name] = row
+        self._states.append(FLAT_ACCOUNT)
         return row
 
     def truncate(self, n: int) -> None:
@@ -155,6 +186,9 @@ class AccountStore:
         for name in self.names[n:]:
             del self.index[name]
         del self.names[n:]
+        del self._states[n:]
+        for written in (self.written_since_check, self.written_since_scan, self._unflushed):
+            written.difference_update(range(n, self._n))
         for arr in (self._cash, self._side, self._size, self._ev, self._esl, self._efl, self._sign):
             arr[n : self._n] = 0
         self._long[n : self._n] = False
@@ -183,75 +217,85 @@ class AccountStore:
 
     def size_of(self, row: int) -> float:
         """One account's position size."""
-        return self._size.item(row)
+        return self._states[row].position_size
 
     def read(self, row: int) -> AccountState:
         """Return one account's stored fields as Python values."""
-        return AccountState(
-            self._cash.item(row),
-            _SIDES[self._side.item(row)],
-            self._size.item(row),
-            self._ev.item(row),
-            self._esl.item(row),
-            self._efl.item(row),
-        )
+        return self._states[row]
 
     def write(self, row: int, state: AccountState) -> None:
         """Store one account's fields (engine use only: callers validate first)."""
         self.version += 1
-        self._cash[row] = state.cash_balance
-        side = state.position_side
-        self._side[row] = side
-        self._sign[row] = 1.0 if side is Side.LONG else (-1.0 if side is Side.SHORT else 0.0)
-        self._long[row] = side is Side.LONG
-        self._size[row] = state.position_size
-        self._ev[row] = state.entry_value
-        self._esl[row] = state.entry_social_loss
-        self._efl[row] = state.entry_funding_loss
+        # As Python floats and a Side, exactly what reading the arrays back would give.
+        cash, side, size, ev, esl, efl = state
+        side = _SIDES[side]
+        state = AccountState(float(cash), side, float(size), float(ev), float(esl), float(efl))
+        self._states[row] = state
+        self.written_since_check.add(row)
+        self.written_since_scan.add(row)
+        self._unflushed.add(row)
 
     # Read-only views of the live rows, for vectorised scans.
     @property
     def cash_balance(self) -> FloatArray:
         """``CashBalance`` of every account."""
+        if self._unflushed:
+            self._flush()
         return self._cash[: self._n]
 
     @property
     def position_side(self) -> npt.NDArray[np.int8]:
         """``PositionSide`` of every account (0 flat, 1 short, 2 long)."""
+        if self._unflushed:
+            self._flush()
         return self._side[: self._n]
 
     @property
     def position_size(self) -> FloatArray:
         """``PositionSize`` of every account."""
+        if self._unflushed:
+            self._flush()
         return self._size[: self._n]
 
     @property
     def entry_value(self) -> FloatArray:
         """``EntryValue`` of every account."""
+        if self._unflushed:
+            self._flush()
         return self._ev[: self._n]
 
     @property
     def entry_social_loss(self) -> FloatArray:
         """``EntrySocialLoss`` of every account."""
+        if self._unflushed:
+            self._flush()
         return self._esl[: self._n]
 
     @property
     def entry_funding_loss(self) -> FloatArray:
         """``EntryFundingLoss`` of every account."""
+        if self._unflushed:
+            self._flush()
         return self._efl[: self._n]
 
     @property
     def sign(self) -> FloatArray:
         """+1 for long, −1 for short, 0 for flat accounts (derived from position_side)."""
+        if self._unflushed:
+            self._flush()
         return self._sign[: self._n]
 
     @property
     def is_long(self) -> npt.NDArray[np.bool_]:
         """Whether each account is long."""
+        if self._unflushed:
+            self._flush()
         return self._long[: self._n]
 
     def work(self) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
         """Scratch buffers of the live length for in-place vectorised scans (engine use)."""
+        if self._unflushed:
+            self._flush()
         n = self._n
         return self._work[0, :n], self._work[1, :n], self._work[2, :n], self._mask[:n]
 

@@ -284,29 +284,30 @@ class D8XVenue:
         liq_price = self._liquidation_price(m.position, m.locked_in, m.cash - funding, mm_rate, s3)
         amount = abs(pool.liquidation_amount(row, st)) if size and mb < mm and row else 0.0
         side = "long" if m.position > 0.0 else ("short" if m.position < 0.0 else "flat")
+        # Positional: keyword construction of a frozen dataclass costs twice as much.
         return AccountView(
-            cash_balance=m.cash,
-            position_side=side,
-            position_size=size,
-            entry_value=abs(m.locked_in),
-            entry_social_loss=0.0,
-            entry_funding_loss=m.funding_start * size,
-            price=mark,
-            pnl1=pnl1,
-            social_loss=0.0,
-            funding_loss=funding,
-            pnl2=pnl1 - funding,
-            margin_balance=mb,
-            position_margin=im,
-            maintenance_margin=mm,
-            available_margin=mb - im,
-            withdrawable_balance=pool.withdrawable(row, st, m) if row else 0.0,
-            is_safe=mb >= mm,
-            is_im_safe=mb >= im,
-            is_bankrupt=mb < 0.0,
-            estimated_liquidation_price=liq_price,
-            liquidation_amount=amount,
-            avg_entry_price=abs(m.locked_in / m.position) if size else 0.0,
+            m.cash,  # cash_balance
+            side,  # position_side
+            size,  # position_size
+            abs(m.locked_in),  # entry_value
+            0.0,  # entry_social_loss
+            m.funding_start * size,  # entry_funding_loss
+            mark,  # price
+            pnl1,  # pnl1
+            0.0,  # social_loss
+            funding,  # funding_loss
+            pnl1 - funding,  # pnl2
+            mb,  # margin_balance
+            im,  # position_margin
+            mm,  # maintenance_margin
+            mb - im,  # available_margin
+            pool.withdrawable(row, st, m) if row else 0.0,  # withdrawable_balance
+            mb >= mm,  # is_safe
+            mb >= im,  # is_im_safe
+            mb < 0.0,  # is_bankrupt
+            liq_price,  # estimated_liquidation_price
+            amount,  # liquidation_amount
+            abs(m.locked_in / m.position) if size else 0.0,  # avg_entry_price
         )
 
     def _liquidation_price(

@@ -159,17 +159,21 @@ class AMMPool:
         funding already ran this second with the same index the stored state is exact.
         """
         fs = self._fs
-        if fs.last_funding_time is None or self.dead or self.perp.status is not Status.NORMAL:
+        perp = self.perp
+        if fs.last_funding_time is None or perp.status is not Status.NORMAL:
             return fs
-        now = self.perp.now
+        now = perp.now
         index = self.oracle.index(now)
-        if fs.last_funding_time == now and index[0] == fs.last_index_price and index[1] <= now:
+        # Funding already ran this second with this index (the common case: every operation
+        # runs it) or the pool is dead: the stored state is the answer either way.
+        if (
+            fs.last_funding_time == now and index[0] == fs.last_index_price and index[1] <= now
+        ) or self.dead:
             return fs
         # The preview is a pure function of the stored state, the time and the index; agents
         # read the mark price many times a tick, so keep the last one.
         # With a new index inside the interval the second segment's premium uses the pool's
         # fair price: any account write or social-loss change invalidates the cache.
-        perp = self.perp
         key = (
             fs,
             now,
@@ -211,6 +215,17 @@ class AMMPool:
     def accumulated_funding_per_contract(self) -> float:
         """``AccumulatedFundingPerContract`` as of now."""
         return self._current_prices_state().accumulated_funding_per_contract
+
+    def prices(self) -> tuple[float, float]:
+        """``(MarkPrice, AccumulatedFundingPerContract)`` as of now, from one funding preview.
+
+        Raises:
+            InvalidOperationError: the pool has not been created yet.
+        """
+        if not self.created:
+            raise InvalidOperationError("the pool has not been created: there is no mark price yet")
+        fs = self._current_prices_state()
+        return self._mark_from(fs), fs.accumulated_funding_per_contract
 
     def stored_accumulated_funding_per_contract(self) -> float:
         """``AccumulatedFundingPerContract`` as the last ``Funding()`` stored it."""

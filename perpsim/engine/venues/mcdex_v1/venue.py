@@ -329,8 +329,9 @@ class MCDEXVenue:
         else:
             premium_rate = funding_rate = 0.0
             pam = pool_st.cash_balance
-        mbs = perp.margin_balances()
-        mms = perp.maintenance_margins()
+        # The scan's answer (mb < mm, bit for bit); bankrupt accounts are among the unsafe.
+        n_unsafe = int(perp.unsafe_accounts().size)
+        n_bankrupt = int(perp.bankrupt_accounts().size) if n_unsafe else 0
         return {
             "mark_price": perp.mark_price,
             "fair_price": fair,
@@ -342,15 +343,15 @@ class MCDEXVenue:
             "lp_share_supply": pool.total_supply,
             "insurance_fund": perp.insurance_fund,
             "bad_debt": perp.bad_debt,
-            "unsafe_accounts": int(np.count_nonzero(mbs < mms)),
-            "bankrupt_accounts": int(np.count_nonzero(mbs < 0.0)),
+            "unsafe_accounts": n_unsafe,
+            "bankrupt_accounts": n_bankrupt,
             "status": status.value,
             "mcdex_v1_pool_position_size": pool_st.position_size,
             "mcdex_v1_pool_cash_balance": pool_st.cash_balance,
             "mcdex_v1_pool_available_margin": pam,
             "mcdex_v1_social_loss_per_contract_long": perp.social_loss_per_contract_long,
             "mcdex_v1_social_loss_per_contract_short": perp.social_loss_per_contract_short,
-            "mcdex_v1_dev_balance": perp.accounts.cash_balance[perp.dev].item(),
+            "mcdex_v1_dev_balance": perp.accounts.read(perp.dev).cash_balance,
         }
 
     def account_records(self) -> list[AccountRecord]:
@@ -379,3 +380,8 @@ class MCDEXVenue:
     def check_invariants(self) -> list[str]:
         """The perpetual's accounting checks (conservation, open interest, signs)."""
         return self.perpetual.check_invariants(raise_on_violation=False)
+
+    def check_changed_invariants(self) -> list[str]:
+        """The same checks on the accounts written since the last check and on totals kept
+        up to date (see :meth:`Perpetual.check_invariants` with ``full=False``)."""
+        return self.perpetual.check_invariants(raise_on_violation=False, full=False)

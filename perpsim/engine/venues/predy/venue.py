@@ -360,29 +360,30 @@ class PredyVenue:
         pnl = q * (marks[self.i] - v.entry[self.i])
         im = 2.0 * mc
         unsafe = value < mc and v.position != (0.0, 0.0)
+        # Positional: keyword construction of a frozen dataclass costs twice as much.
         return AccountView(
-            cash_balance=v.usdc,
-            position_side=side,
-            position_size=abs(q),
-            entry_value=abs(q) * v.entry[self.i],
-            entry_social_loss=0.0,
-            entry_funding_loss=abs(q) * v.entry_funding[self.i],
-            price=marks[self.i],
-            pnl1=pnl,
-            social_loss=0.0,
-            funding_loss=funding,
-            pnl2=pnl - funding,
-            margin_balance=value,
-            position_margin=im,
-            maintenance_margin=mc,
-            available_margin=value - im,
-            withdrawable_balance=m.withdrawable(v),
-            is_safe=not unsafe,
-            is_im_safe=value >= im,
-            is_bankrupt=value < 0.0,
-            estimated_liquidation_price=self._liquidation_price(v),
-            liquidation_amount=abs(q) if unsafe else 0.0,
-            avg_entry_price=v.entry[self.i] if q != 0.0 else 0.0,
+            v.usdc,  # cash_balance
+            side,  # position_side
+            abs(q),  # position_size
+            abs(q) * v.entry[self.i],  # entry_value
+            0.0,  # entry_social_loss
+            abs(q) * v.entry_funding[self.i],  # entry_funding_loss
+            marks[self.i],  # price
+            pnl,  # pnl1
+            0.0,  # social_loss
+            funding,  # funding_loss
+            pnl - funding,  # pnl2
+            value,  # margin_balance
+            im,  # position_margin
+            mc,  # maintenance_margin
+            value - im,  # available_margin
+            m.withdrawable(v),  # withdrawable_balance
+            not unsafe,  # is_safe
+            value >= im,  # is_im_safe
+            value < 0.0,  # is_bankrupt
+            self._liquidation_price(v),  # estimated_liquidation_price
+            abs(q) if unsafe else 0.0,  # liquidation_amount
+            v.entry[self.i] if q != 0.0 else 0.0,  # avg_entry_price
         )
 
     def _liquidation_price(self, v: VaultRow) -> float:
@@ -443,29 +444,30 @@ class PredyVenue:
             funding = -st.funding_received[self.i]
         pnl = q * (marks[self.i] - st.entry[self.i])
         side = "long" if q > 0.0 else ("short" if q < 0.0 else "flat")
+        # Positional: keyword construction of a frozen dataclass costs twice as much.
         return AccountView(
-            cash_balance=st.amount_liquidity - math.fsum(st.locked) + math.fsum(st.amounts_usdc),
-            position_side=side,
-            position_size=abs(q),
-            entry_value=abs(q) * st.entry[self.i],
-            entry_social_loss=0.0,
-            entry_funding_loss=0.0,
-            price=marks[self.i],
-            pnl1=pnl,
-            social_loss=0.0,
-            funding_loss=funding,
-            pnl2=pnl - funding,
-            margin_balance=equity,
-            position_margin=0.0,
-            maintenance_margin=0.0,
-            available_margin=self.available_liquidity(),
-            withdrawable_balance=0.0,
-            is_safe=True,
-            is_im_safe=True,
-            is_bankrupt=equity < 0.0,
-            estimated_liquidation_price=0.0,
-            liquidation_amount=0.0,
-            avg_entry_price=st.entry[self.i] if q != 0.0 else 0.0,
+            st.amount_liquidity - math.fsum(st.locked) + math.fsum(st.amounts_usdc),  # cash_balance
+            side,  # position_side
+            abs(q),  # position_size
+            abs(q) * st.entry[self.i],  # entry_value
+            0.0,  # entry_social_loss
+            0.0,  # entry_funding_loss
+            marks[self.i],  # price
+            pnl,  # pnl1
+            0.0,  # social_loss
+            funding,  # funding_loss
+            pnl - funding,  # pnl2
+            equity,  # margin_balance
+            0.0,  # position_margin
+            0.0,  # maintenance_margin
+            self.available_liquidity(),  # available_margin
+            0.0,  # withdrawable_balance
+            True,  # is_safe
+            True,  # is_im_safe
+            equity < 0.0,  # is_bankrupt
+            0.0,  # estimated_liquidation_price
+            0.0,  # liquidation_amount
+            st.entry[self.i] if q != 0.0 else 0.0,  # avg_entry_price
         )
 
     def available_liquidity(self) -> float:

@@ -136,7 +136,9 @@ def engine_state(perp: Perpetual) -> dict[str, Any]:
     src = perp.price_source
     if isinstance(src, AMMPool):
         for key, value in vars(src).items():
-            if key not in ("perp", "oracle"):
+            # _preview_key / _preview: the last funding preview, a cache of a pure function of
+            # the state (any call may fill it; it is not state).
+            if key not in ("perp", "oracle", "_preview_key", "_preview"):
                 state[f"pool.{key}"] = _freeze(value)
         for key, value in vars(src.oracle).items():
             state[f"oracle.{key}"] = _freeze(value)

@@ -140,17 +140,38 @@ class AMMPool:
         return FundingState(end, premium, ema, index_price, acc_pc)
 
     def _advance(self, fs: FundingState) -> FundingState:
-        """The funding state ``Funding()`` would store now (pure)."""
-        if fs.last_funding_time is None or self.dead or self.perp.status is not Status.NORMAL:
+        """The funding state ``Funding()`` would store now (pure).
+
+        It is a function of the state advanced from, the time, the index, the pool's margin
+        account, the long social loss per contract and the governance only, so the last answer
+        is kept under those: the mark-price reads of a tick and the operations that follow them
+        integrate the funding once, not once each.
+        """
+        perp = self.perp
+        if fs.last_funding_time is None or self.dead or perp.status is not Status.NORMAL:
             return fs
-        now = self.perp.now
-        price, ts = self.oracle.index(now)
+        now = perp.now
+        index = self.oracle.index(now)
+        key = (
+            fs,
+            now,
+            index,
+            perp.accounts.read(self.pool_row),
+            perp.social_loss_per_contract_long,
+            self.governance,
+        )
+        if self._preview_key == key:
+            return self._preview
+        price, ts = index
         ts = min(ts, now)
+        advanced = fs
         if ts > fs.last_funding_time:
             # The index changed inside the interval: integrate up to its timestamp with the
             # old index and premium, then switch (seed step 2).
-            fs = self._step(fs, ts, price)
-        return self._step(fs, now, price)
+            advanced = self._step(fs, ts, price)
+        result = self._step(advanced, now, price)
+        self._preview_key, self._preview = key, result
+        return result
 
     def _current_prices_state(self) -> FundingState:
         """Funding state good enough for the mark price and accumulated funding.
@@ -170,23 +191,7 @@ class AMMPool:
             fs.last_funding_time == now and index[0] == fs.last_index_price and index[1] <= now
         ) or self.dead:
             return fs
-        # The preview is a pure function of the stored state, the time and the index; agents
-        # read the mark price many times a tick, so keep the last one.
-        # With a new index inside the interval the second segment's premium uses the pool's
-        # fair price: any account write or social-loss change invalidates the cache.
-        key = (
-            fs,
-            now,
-            index,
-            perp.accounts.version,
-            perp.social_loss_per_contract_long,
-            self.governance,
-        )
-        if self._preview_key == key:
-            return self._preview
-        preview = self._advance(fs)
-        self._preview_key, self._preview = key, preview
-        return preview
+        return self._advance(fs)
 
     def current_funding_state(self) -> FundingState:
         """The funding state as if ``Funding()`` ran now (nothing is stored)."""

@@ -139,12 +139,30 @@ class NoiseTrader(PerpAgent):
 
     def step(self) -> None:
         """Open at an arrival; while holding, apply the stop-loss / top-up rules or close."""
-        if self.venue.status is not Status.NORMAL:
+        venue = self._venue
+        if venue.status is not Status.NORMAL:
             return  # trading has stopped for good: stay asleep
-        if self.holding:
-            self._manage()
-        else:
+        if not self.holding:
             self._arrive()
+            return
+        # Most looks at an open position find the mark far from every trigger: that look is
+        # _manage's first branch (_far_from_triggers, then _schedule_check) written out.
+        trigger = self.trigger
+        model = self.model
+        now = model.now
+        if trigger is not None and now < self.close_at:
+            mark = venue.mark_price()
+            if (
+                mark > trigger * (1.0 + TRIGGER_BUFFER)
+                if self.trigger_long
+                else mark < trigger * (1.0 - TRIGGER_BUFFER)
+            ):
+                if self.stop_loss is None and self.top_up is None:
+                    model.wake(self, self.close_at)
+                else:
+                    model.wake(self, min(self.close_at, now + self.check_interval))
+                return
+        self._manage()
 
     # ------------------------------------------------------------------------------------------
 

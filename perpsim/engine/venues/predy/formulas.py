@@ -27,6 +27,7 @@ __all__ = [
     "SpreadInfo",
     "available_liquidity",
     "calculate_weight",
+    "current_funding_rates",
     "delta",
     "entry_price_update",
     "funding_fee_per_position",
@@ -44,6 +45,7 @@ __all__ = [
     "margin_div_liquidity",
     "margin_div_liquidity3",
     "min_collateral",
+    "pair_fsum",
     "pool_deltas",
     "pre_trade",
     "protocol_fee",
@@ -175,6 +177,39 @@ def funding_rate(
     if product == SQUARED:
         return funding_rate_squared(variance, squared_perp_funding_multiplier, f)
     return funding_rate_future(base_funding_rate, perp_future_max_funding_rate, f)
+
+
+def current_funding_rates(
+    m_future: float,
+    m_squared: float,
+    liq: float,
+    *,
+    variance: float,
+    squared_perp_funding_multiplier: float,
+    perp_future_max_funding_rate: float,
+    base_funding_rate: float = 0.0,
+    formula: FundingFormula = "seed",
+) -> tuple[float, float]:
+    """Both products' funding rates of the pool as it stands (no trade: ΔM = ΔL = 0).
+
+    Bit for bit ``funding_rate(FUTURE, m_future, 0, liq, 0, ...)`` and
+    ``funding_rate(SQUARED, m_squared, 0, liq, 0, ...)``, in one call: every mark, accrual and
+    MinCollateral reads this pair, several times per trade.
+    """
+    if liq <= 0.0:
+        return base_funding_rate, variance
+    if formula == "seed":
+        # margin_div_liquidity with ΔM = ΔL = 0: (m + 0 / 2) / L (the + 0.0 kept: it turns a
+        # −0.0 margin into +0.0, as the general formula does).
+        f0 = (m_future + 0.0) / liq
+        f1 = (m_squared + 0.0) / liq
+    else:
+        f0 = funding_formula(m_future, 0.0, liq, 0.0, formula)
+        f1 = funding_formula(m_squared, 0.0, liq, 0.0, formula)
+    return (
+        funding_rate_future(base_funding_rate, perp_future_max_funding_rate, f0),
+        funding_rate_squared(variance, squared_perp_funding_multiplier, f1),
+    )
 
 
 def funding_fee_per_position(
@@ -388,11 +423,28 @@ def pre_trade(
     return PreTrade(sdm, dm, dl)
 
 
+def pair_fsum(a: float, b: float) -> float:
+    """``math.fsum((a, b))`` bit for bit, without building a sequence.
+
+    For two floats with a finite sum, IEEE addition is already the correctly rounded sum that
+    fsum returns; fsum's only differences are its +0.0 for −0.0 + −0.0 and its errors on
+    infinities and overflow, which the fallback keeps.
+    """
+    s = a + b
+    if type(s) is float and s - s == 0.0:
+        return s + 0.0
+    return math.fsum((a, b))
+
+
 def available_liquidity(
     amount_liquidity: float, locked: tuple[float, float], amounts_usdc: tuple[float, float]
 ) -> float:
     """L − Σ M_i − Σ max(0, −amountsUsdc_i)."""
-    return amount_liquidity - math.fsum(locked) - math.fsum(max(0.0, -u) for u in amounts_usdc)
+    # The fsums of the formula, pair by pair (the trade path reads this every time it locks
+    # margin; fsum would build and walk a sequence each time).
+    u0, u1 = amounts_usdc
+    short = pair_fsum(max(0.0, -u0), max(0.0, -u1))
+    return amount_liquidity - pair_fsum(locked[0], locked[1]) - short
 
 
 def utilization_ratio(amount_liquidity: float, locked: tuple[float, float]) -> float:

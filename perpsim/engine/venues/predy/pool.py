@@ -16,7 +16,6 @@ underlying (:meth:`PredyMarket.check_invariants`).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -26,7 +25,13 @@ import numpy.typing as npt
 
 from perpsim.engine.core.events import EventEmitter
 from perpsim.engine.core.index import IndexOracle
-from perpsim.engine.core.numbers import check_finite, check_lot, check_positive, check_time
+from perpsim.engine.core.numbers import (
+    check_finite,
+    check_lot,
+    check_positive,
+    check_time,
+    is_lot_multiple,
+)
 from perpsim.engine.core.status import Status
 from perpsim.engine.venues.predy import formulas as fx
 from perpsim.engine.venues.predy.config import PredyParams, changed_params
@@ -118,7 +123,28 @@ class PoolState:
 
     def copy(self) -> PoolState:
         """A copy (every field is immutable, so a shallow one)."""
-        return dataclasses.replace(self)
+        # Positional construction: ``dataclasses.replace`` walks every field's metadata and
+        # costs several times more, twice per trade (the quote's plan and the trade's).
+        return PoolState(
+            self.amount_liquidity,
+            self.supply,
+            self.locked,
+            self.position,
+            self.entry,
+            self.funding_paid,
+            self.funding_received,
+            self.last_funding_time,
+            self.variance,
+            self.snapshot_price,
+            self.snapshot_time,
+            self.amounts_usdc,
+            self.amount_underlying,
+            self.last_hedge_spot,
+            self.spread,
+            self.lp_spread,
+            self.protocol_fees,
+            self.insolvent_loss,
+        )
 
 
 class VaultRow(NamedTuple):
@@ -184,20 +210,23 @@ class Vaults:
 
     def read(self, row: int) -> VaultRow:
         """One vault's values."""
-        p, e, f = self.position[row], self.entry[row], self.entry_funding[row]
+        # ``item`` gives the Python float without a row view or a NumPy scalar in between.
+        p, e, f = self.position.item, self.entry.item, self.entry_funding.item
         return VaultRow(
-            float(self.usdc[row]),
-            (float(p[0]), float(p[1])),
-            (float(e[0]), float(e[1])),
-            (float(f[0]), float(f[1])),
+            self.usdc.item(row),
+            (p(row, 0), p(row, 1)),
+            (e(row, 0), e(row, 1)),
+            (f(row, 0), f(row, 1)),
         )
 
     def write(self, row: int, v: VaultRow) -> None:
         """Store one vault's values."""
+        # Element by element: assigning a tuple to a row converts it to an array first.
         self.usdc[row] = v.usdc
-        self.position[row] = v.position
-        self.entry[row] = v.entry
-        self.entry_funding[row] = v.entry_funding
+        pos, entry, efund = self.position, self.entry, self.entry_funding
+        pos[row, 0], pos[row, 1] = v.position
+        entry[row, 0], entry[row, 1] = v.entry
+        efund[row, 0], efund[row, 1] = v.entry_funding
 
     def view(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """The used part of every array."""
@@ -344,17 +373,53 @@ class PredyMarket(EventEmitter):
         """FundingRate_i now (per funding period), 0 once settlement has begun."""
         if self.status is not Status.NORMAL:
             return 0.0
-        s = st or self.state
-        m = self._margin_arg(s.position[i], s.locked[i])
-        return self._rate(s, i, m, 0.0, s.amount_liquidity, 0.0)
+        return self._rates_of(st or self.state)[i]
+
+    def current_rates(self, st: PoolState | None = None) -> Pair:
+        """Both products' FundingRate now (per funding period), 0 once settlement has begun."""
+        if self.status is not Status.NORMAL:
+            return (0.0, 0.0)
+        return self._rates_of(st or self.state)
+
+    def _rates_of(self, st: PoolState) -> Pair:
+        """Both FundingRates at ``st`` with no trade (the status is the caller's to check)."""
+        p = self.params
+        locked = st.locked
+        if self.funding_formula == "mainnet":
+            pos = st.position
+            m0 = fx.signed_margin(pos[0], locked[0])
+            m1 = fx.signed_margin(pos[1], locked[1])
+        else:
+            m0, m1 = locked
+        return fx.current_funding_rates(
+            m0,
+            m1,
+            st.amount_liquidity,
+            variance=st.variance,
+            squared_perp_funding_multiplier=p.squared_perp_funding_multiplier,
+            perp_future_max_funding_rate=p.perp_future_max_funding_rate,
+            base_funding_rate=p.base_funding_rate,
+            formula=self.funding_formula,
+        )
+
+    @staticmethod
+    def _marks_at(spot: float, rates: Pair) -> Pair:
+        """IndexPrice_i × (1 + FundingRate_i) at ``spot`` for given rates."""
+        return (
+            fx.index_price(FUTURE, spot) * (1.0 + rates[0]),
+            fx.index_price(SQUARED, spot) * (1.0 + rates[1]),
+        )
 
     def marks(self, st: PoolState | None = None) -> Pair:
         """Each product's mark: IndexPrice × (1 + FundingRate now)."""
         spot = self.spot()
-        return (
-            fx.index_price(FUTURE, spot) * (1.0 + self.current_rate(FUTURE, st)),
-            fx.index_price(SQUARED, spot) * (1.0 + self.current_rate(SQUARED, st)),
-        )
+        return self._marks_at(spot, self.current_rates(st))
+
+    def mark(self, i: int) -> float:
+        """Product ``i``'s mark now: IndexPrice × (1 + FundingRate now)."""
+        spot = self.spot()
+        rate = 0.0 if self.status is not Status.NORMAL else self._rates_of(self.state)[i]
+        return fx.index_price(i, spot) * (1.0 + rate)
 
     def pending_funding(self, st: PoolState | None = None) -> Pair:
         """Funding per long position accrued since the last payment, per product."""
@@ -365,12 +430,12 @@ class PredyMarket(EventEmitter):
         if dt <= 0:
             return (0.0, 0.0)
         spot = self.spot()
-        out = [0.0, 0.0]
-        for i in (FUTURE, SQUARED):
-            out[i] = (
-                fx.index_price(i, spot) * self.current_rate(i, s) * dt / self.params.funding_period
-            )
-        return (out[0], out[1])
+        r0, r1 = self._rates_of(s)
+        period = self.params.funding_period
+        return (
+            fx.index_price(FUTURE, spot) * r0 * dt / period,
+            fx.index_price(SQUARED, spot) * r1 * dt / period,
+        )
 
     def funding_now(self) -> Pair:
         """Cumulative funding per long position, the pending accrual included."""
@@ -385,18 +450,21 @@ class PredyMarket(EventEmitter):
         dt = self.now - st.last_funding_time
         if dt <= 0 or self.status is not Status.NORMAL:
             return
-        paid, received, liquidity = list(st.funding_paid), list(st.funding_received), 0.0
-        for i in (FUTURE, SQUARED):
-            rate = self.current_rate(i, st)
-            per = fx.funding_fee_per_position(
-                fx.index_price(i, spot), rate, dt, self.params.funding_period
-            )
-            paid[i] += per
-            got = per * -st.position[i]
-            received[i] += got
-            liquidity += got
-        st.funding_paid = (paid[0], paid[1])
-        st.funding_received = (received[0], received[1])
+        # The rates read neither funding nor L, which the payment moves: both come first.
+        r0, r1 = self._rates_of(st)
+        period = self.params.funding_period
+        per0 = fx.funding_fee_per_position(fx.index_price(FUTURE, spot), r0, dt, period)
+        per1 = fx.funding_fee_per_position(fx.index_price(SQUARED, spot), r1, dt, period)
+        pos = st.position
+        got0 = per0 * -pos[0]
+        got1 = per1 * -pos[1]
+        paid, received = st.funding_paid, st.funding_received
+        st.funding_paid = (paid[0] + per0, paid[1] + per1)
+        st.funding_received = (received[0] + got0, received[1] + got1)
+        # Summed from 0.0 in product order (0.0 + −0.0 is +0.0): the float it always was.
+        liquidity = 0.0
+        liquidity += got0
+        liquidity += got1
         st.amount_liquidity += liquidity
         st.last_funding_time = self.now
 
@@ -424,10 +492,17 @@ class PredyMarket(EventEmitter):
         """NettingLib.addMargin: δ = RM_i − HV_i at ``positions``; amountsUsdc_i += δ."""
         d0, d1 = fx.pool_deltas(spot, positions[0], positions[1])
         g1 = fx.gamma(SQUARED) * positions[1]
+        return self._add_margin_at(st, i, spot, d0, d1, g1)
+
+    def _add_margin_at(
+        self, st: PoolState, i: int, spot: float, d0: float, d1: float, g1: float
+    ) -> tuple[float, float]:
+        """:meth:`_add_margin` with the deltas and gamma of the positions already computed."""
         rm = fx.required_margin(i, d0, d1, g1, spot, self.params.pool_margin_risk_param)
-        hv = fx.hedge_position_value(i, st.amounts_usdc[i], st.amount_underlying, spot, d0, d1)
+        usdc = st.amounts_usdc
+        hv = fx.hedge_position_value(i, usdc[i], st.amount_underlying, spot, d0, d1)
         delta_margin = rm - hv
-        st.amounts_usdc = _set(st.amounts_usdc, i, st.amounts_usdc[i] + delta_margin)
+        st.amounts_usdc = _set(usdc, i, usdc[i] + delta_margin)
         return delta_margin, hv
 
     def _available(self, st: PoolState) -> float:
@@ -456,19 +531,23 @@ class PredyMarket(EventEmitter):
         if st.amount_liquidity <= 0.0:
             raise InsufficientBalanceError("the pool has no liquidity")
         old = st.position
-        st.position = (old[0] - amounts[0], old[1] - amounts[1])
+        new = st.position = (old[0] - amounts[0], old[1] - amounts[1])
         p = self.params
         results: list[TradeResult] = []
         profit_total = 0.0
         fee_total = 0.0
+        # addMargin of either product reads the deltas and gamma at the new positions only.
+        d0, d1 = fx.pool_deltas(spot, new[0], new[1])
+        g1 = fx.gamma(SQUARED) * new[1]
         for i in (FUTURE, SQUARED):
             a = amounts[i]
             if a == 0.0:
                 continue
-            delta_margin, hv = self._add_margin(st, i, spot, st.position)
-            change = fx.margin_change(old[i], st.position[i])
+            delta_margin, hv = self._add_margin_at(st, i, spot, d0, d1, g1)
+            change = fx.margin_change(old[i], new[i])
             pre = self._pre_trade(st, i, delta_margin, hv, change)
-            m = self._margin_arg(old[i], st.locked[i])
+            locked = st.locked
+            m = self._margin_arg(old[i], locked[i])
             index = fx.index_price(i, spot)
             rate = self._rate(
                 st, i, m, pre.signed_delta_margin, st.amount_liquidity, pre.delta_liquidity
@@ -479,13 +558,12 @@ class PredyMarket(EventEmitter):
                 price, info = fx.spread_guard(
                     st.spread[i], a > 0.0, price, self.now, p.spread_window, p.spread_decay_interval
                 )
-                spread = list(st.spread)
-                spread[i] = info
-                st.spread = (spread[0], spread[1])
+                sp = st.spread
+                st.spread = (info, sp[1]) if i == FUTURE else (sp[0], info)
             if price <= 0.0:
                 raise InvalidOperationError(f"the {PRODUCTS[i]} trade price would be {price:.10g}")
             st.amount_liquidity += pre.delta_liquidity
-            st.locked = _set(st.locked, i, st.locked[i] + pre.delta_locked)
+            st.locked = _set(locked, i, locked[i] + pre.delta_locked)
             entry, profit = fx.entry_price_update(st.entry[i], old[i], price, -a)
             st.entry = _set(st.entry, i, entry)
             pfee = fx.protocol_fee(i, index, p.protocol_fee_rate, a)
@@ -500,8 +578,11 @@ class PredyMarket(EventEmitter):
 
     def _rebalance(self, st: PoolState, spot: float) -> None:
         """rebalance: lock or unlock each product's margin to its required margin."""
+        positions = st.position
+        d0, d1 = fx.pool_deltas(spot, positions[0], positions[1])
+        g1 = fx.gamma(SQUARED) * positions[1]
         for i in (FUTURE, SQUARED):
-            delta_margin, hv = self._add_margin(st, i, spot, st.position)
+            delta_margin, hv = self._add_margin_at(st, i, spot, d0, d1, g1)
             pre = self._pre_trade(st, i, delta_margin, hv, fx.MarginChange.LONG_TO_LONG)
             st.amount_liquidity += pre.delta_liquidity
             st.locked = _set(st.locked, i, st.locked[i] + pre.delta_locked)
@@ -588,13 +669,18 @@ class PredyMarket(EventEmitter):
 
     def vault_min_collateral(self, v: VaultRow, st: PoolState | None = None) -> float:
         """MinCollateral of a vault at the funding rates of ``st`` (now by default)."""
+        spot = self.spot()
+        return self._min_collateral_at(v, spot, self.current_rates(st))
+
+    def _min_collateral_at(self, v: VaultRow, spot: float, rates: Pair) -> float:
+        """MinCollateral of a vault at ``spot`` and the funding rates ``rates``."""
         p = self.params
         return fx.min_collateral(
-            self.spot(),
+            spot,
             v.position[0],
             v.position[1],
-            self.current_rate(FUTURE, st),
-            self.current_rate(SQUARED, st),
+            rates[0],
+            rates[1],
             risk_param=p.vault_risk_param,
             min_margin=p.min_margin,
         )
@@ -609,7 +695,7 @@ class PredyMarket(EventEmitter):
         values = usdc + (pos * (marks - entry)).sum(axis=1) - (pos * (funding - efund)).sum(axis=1)
         spot = self.spot()
         p = self.params
-        fr_f, fr_s = self.current_rate(FUTURE), self.current_rate(SQUARED)
+        fr_f, fr_s = self.current_rates()
         with_funding = spot * (1.0 + fr_s)
         net = 2.0 * with_funding * pos[:, 1] / fx.SCALING_FACTOR + (1.0 + fr_f) * pos[:, 0]
         curvature = 2.0 * p.vault_risk_param * with_funding * np.abs(pos[:, 1]) / fx.SCALING_FACTOR
@@ -660,9 +746,13 @@ class PredyMarket(EventEmitter):
                     f" would leave {after:.10g}"
                 )
 
-    def _vault_check(self, name: str, v: VaultRow, st: PoolState) -> None:
-        value = self.vault_value(v, self.marks(st), (st.funding_paid[0], st.funding_paid[1]))
-        mc = self.vault_min_collateral(v, st)
+    def _vault_check(self, name: str, v: VaultRow, st: PoolState, spot: float) -> None:
+        # One read of the rates at ``st`` serves both the marks and MinCollateral.
+        rates = self.current_rates(st)
+        value = self.vault_value(
+            v, self._marks_at(spot, rates), (st.funding_paid[0], st.funding_paid[1])
+        )
+        mc = self._min_collateral_at(v, spot, rates)
         if value < mc:
             raise UnsafeError(
                 f"{name}'s vault would be worth {value:.10g}, below its MinCollateral {mc:.10g}"
@@ -866,16 +956,35 @@ class PredyMarket(EventEmitter):
 
         Funding is paid first (as the contracts' trade does); the variance snapshot after.
         """
-        self._require("trade", Status.NORMAL)
-        self._require_initialized("trade")
+        st, fills, new_v, row, _ = self._plan_trade(account, amounts, limits)
+        return st, fills, new_v, row
+
+    def _plan_trade(
+        self, account: str | int | None, amounts: Pair, limits: tuple[float | None, float | None]
+    ) -> tuple[PoolState, list[TradeResult], VaultRow | None, int | None, float]:
+        """:meth:`plan_trade`, and the spot it was priced at (for the trade's margin check)."""
+        if self.status is not Status.NORMAL:
+            self._require("trade", Status.NORMAL)
+        if not self.initialized:
+            self._require_initialized("trade")
         lot = self.params.lot_size
         for i in (FUTURE, SQUARED):
-            a = check_finite(amounts[i], f"{PRODUCTS[i]} trade amount")
-            if a != 0.0:
+            a = amounts[i]
+            # The checks' messages are only built for an amount that fails them: a finite
+            # float on the lot grid (every trade that goes through) costs two comparisons.
+            if type(a) is not float or a - a != 0.0:
+                a = check_finite(a, f"{PRODUCTS[i]} trade amount")
+            if a != 0.0 and not is_lot_multiple(abs(a), lot):
                 check_lot(abs(a), lot, f"{PRODUCTS[i]} trade amount")
         if amounts == (0.0, 0.0):
             raise BadAmountError("trade amount must be non-zero")
-        row = None if account is None else self.vaults.row(account)
+        if account is None:
+            row = None
+        else:
+            # A vault's name is looked up directly; anything else (a row, a bad name) goes
+            # through Vaults.row and its errors.
+            got = self.vaults.index.get(account) if type(account) is str else None
+            row = got if got is not None else self.vaults.row(account)
         spot = self.spot()
         st = self.state.copy()
         self._accrue(st, spot)
@@ -894,7 +1003,7 @@ class PredyMarket(EventEmitter):
                 )
         new_v = None if v is None else self._vault_after(v, fills)
         self._update_variance(st, spot)
-        return st, fills, new_v, row
+        return st, fills, new_v, row, spot
 
     def trade(
         self,
@@ -904,12 +1013,15 @@ class PredyMarket(EventEmitter):
     ) -> list[TradeResult]:
         """A vault trades ``amounts`` (trader sides) against the pool; it must stay above its
         MinCollateral afterwards."""
-        st, fills, new_v, row = self.plan_trade(account, amounts, limits)
+        st, fills, new_v, row, spot = self._plan_trade(account, amounts, limits)
         assert new_v is not None and row is not None
         name = self.vaults.names[row]
-        self._vault_check(name, new_v, st)
+        self._vault_check(name, new_v, st, spot)
         self.state = st
         self.vaults.write(row, new_v)
+        if self.event_sink is None:
+            # No one listens: the events' records need not be built.
+            return fills
         for f in fills:
             self.emit_event(
                 "buy" if f.amount > 0.0 else "sell",
@@ -932,7 +1044,7 @@ class PredyMarket(EventEmitter):
     def quote(self, product: int, amount: float) -> TradeResult:
         """The fill of a trade of ``amount`` (no vault checks), without changing state."""
         amounts = (amount, 0.0) if product == FUTURE else (0.0, amount)
-        _, fills, _, _ = self.plan_trade(None, amounts, (None, None))
+        _, fills, _, _, _ = self._plan_trade(None, amounts, (None, None))
         return fills[0]
 
     def post_trade_rate(self, product: int, amount: float) -> float:

@@ -177,25 +177,31 @@ class PredyVenue:
 
     def quote(self, size: float) -> Quote:
         """The fill of a trade of signed ``size`` without changing state."""
-        fill = self.market.quote(self.i, size)
+        m = self.market
+        fill = m.quote(self.i, size)
         fee = fill.trade_fee * abs(fill.amount)
         price = fill.trade_price - math.copysign(fill.trade_fee, fill.amount)
-        fair = self.fair_price()
+        fair = m.mark(self.i)  # fair_price(), without its two calls
         return Quote(fill.amount, price, fair, price / fair - 1.0, fee)
 
     def trade(self, account: str | int, size: float, limit_price: float | None = None) -> Fill:
         """Trade signed ``size`` of this product; ``limit_price`` bounds the price before fees."""
         s = size
+        m = self.market
+        i = self.i
         limit = None
         if limit_price is not None:
             lim = check_positive(limit_price, "limit price")
             # The contracts bound the fill price, fees included.
-            fee = fx.trade_fee(self.i, self.index_price(), self.params.trade_fee_rate, True)
-            limit = lim + fee if isinstance(s, int | float) and s > 0 else lim - fee
-        limits = (limit, None) if self.i == FUTURE else (None, limit)
-        fills = self.market.trade(account, self._amounts(s), limits)
+            fee = fx.trade_fee(i, fx.index_price(i, m.spot()), m.params.trade_fee_rate, True)
+            limit = lim + fee if isinstance(s, (int, float)) and s > 0 else lim - fee
+        if i == FUTURE:
+            fills = m.trade(account, (s, 0.0), (limit, None))
+        else:
+            fills = m.trade(account, (0.0, s), (None, limit))
         f = fills[0]
-        name = self.market.vaults.names[self.market.vaults.row(account)]
+        # The trade found the vault: a name is its own (a row is looked up).
+        name = account if type(account) is str else m.vaults.names[m.vaults.row(account)]
         price = f.trade_price - math.copysign(f.trade_fee, f.amount)
         return Fill(name, f.amount, price, f.trade_fee * abs(f.amount))
 
@@ -283,7 +289,7 @@ class PredyVenue:
 
     def mark_price(self) -> float:
         """IndexPrice × (1 + FundingRate now)."""
-        return self.market.marks()[self.i]
+        return self.market.mark(self.i)
 
     def fair_price(self) -> float:
         """The pool's price of an infinitesimal trade before fees (the mark)."""

@@ -388,9 +388,11 @@ class Perpetual(EventEmitter):
 
     def state(self, account: str | int) -> AccountState:
         """The stored fields of one account (a name never touched is a flat, empty account)."""
-        if isinstance(account, str) and account and account not in self.accounts.index:
-            return FLAT_ACCOUNT
-        return self.accounts.read(self.accounts.row(account))
+        a = self.accounts
+        if isinstance(account, str) and account:
+            row = a.index.get(account)
+            return FLAT_ACCOUNT if row is None else a.read(row)
+        return a.read(a.row(account))
 
     def touch(self, account: str | int) -> int:
         """The row of ``account``, creating its empty account on first touch.
@@ -1099,9 +1101,18 @@ class Perpetual(EventEmitter):
             p, acc = check_price(price), self.accumulated_funding_per_contract
         g = self.governance
         sl_l, sl_s = self.social_loss_per_contract_long, self.social_loss_per_contract_short
-        p1 = pnl1(st, p)
-        sl = social_loss(st, sl_l, sl_s)
-        fl = funding_loss(st, acc)
+        # pnl1, social_loss and funding_loss written out (agents read views all the time).
+        side, ev = st.position_side, st.entry_value
+        if side is Side.LONG:
+            p1 = p * st.position_size - ev
+            sl = sl_l * st.position_size - st.entry_social_loss
+            fl = acc * st.position_size - st.entry_funding_loss
+        elif side is Side.SHORT:
+            p1 = ev - p * st.position_size
+            sl = sl_s * st.position_size - st.entry_social_loss
+            fl = -(acc * st.position_size - st.entry_funding_loss)
+        else:
+            p1 = sl = fl = 0.0
         pnl2 = p1 - sl - fl
         mb = st.cash_balance + pnl2
         size = st.position_size

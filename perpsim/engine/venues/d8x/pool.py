@@ -11,11 +11,15 @@ before-steps, the action, then the after-steps, in the table's order. All of it 
 working copy (:class:`_Txn`): an action that is refused at any step raises its typed error and
 nothing is written, so a rejected call leaves the state unchanged; an accepted one is committed
 at once, with its events and its trace of steps.
+
+A quote runs the trade's before-hook on such a copy and keeps it, with everything the hook read
+(the state, the index, S3, the AMM's row): a trade that finds all of it unchanged books on that
+copy instead of running the hook again. Prices and AMM fund targets are remembered under keys of
+every input. None of this changes a number: the same operations run on the same values.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +57,11 @@ SHARE_RTOL = 1e-12
 FloatArray = npt.NDArray[np.float64]
 #: Receives ``(action, [(phase, step), ...])`` once an action has been committed.
 HookListener = Callable[[Action, list[tuple[str, Step]]], None]
+# The trace's entries, built once: an action appends about ten, and tuples built per entry
+# were a measurable share of a trade (equal values; a trace is only ever read).
+_BEFORE: dict[Step, tuple[str, Step]] = {step: ("before", step) for step in Step}
+_AFTER: dict[Step, tuple[str, Step]] = {step: ("after", step) for step in Step}
+_ACTION: tuple[str, Step] = ("action", Step.ACTION)
 
 
 class CollateralPrice:
@@ -155,6 +164,14 @@ class PoolState:
     pool_contributed: float = 0.0
 
 
+def _copy_state(st: PoolState) -> PoolState:
+    """A shallow copy of ``st``: what ``copy.copy`` makes (a new instance holding the same field
+    values), without its generic ``__reduce_ex__`` dispatch, which cost a third of a quote."""
+    new = object.__new__(PoolState)
+    new.__dict__.update(st.__dict__)
+    return new
+
+
 def _check_quanto_targets(collateral: Collateral, g: D8XGovernance) -> None:
     if collateral is Collateral.QUANTO:
         check_quanto_targets(g)
@@ -175,6 +192,13 @@ class _Txn:
     #: What the DF has put into the AMM's margin in this action: the shortfall LP cash and the
     #: AMM fund could not cover (its top-ups of the AMM fund are transfers, not losses paid).
     df_cover: float = 0.0
+
+
+#: An account's stored fields: position, locked-in value, cash, funding start.
+_Row = tuple[float, float, float, float]
+#: A quote's working copy after the trade's before-hook and what that hook read: the state
+#: object, a copy of its fields, the index S2, S3 and the AMM's stored row.
+_Prepared = tuple[PoolState, dict[str, Any], float, float, _Row, _Txn]
 
 
 class D8XPool(EventEmitter):
@@ -217,10 +241,32 @@ class D8XPool(EventEmitter):
         self.shares: dict[str, float] = {}
         #: Called with each committed action's trace (tests observe the seed's order).
         self.hook_listener: HookListener | None = None
+        # Each step's method, looked up once per step (a chain of tests cost more per trade).
+        self._steps: dict[Step, Callable[[_Txn], object]] = {
+            Step.ACCRUE_FUNDING: self._accrue_funding,
+            Step.UPDATE_ORACLE: self._update_oracle,
+            Step.REBALANCE_ON_PRICE_MOVE: self._rebalance_on_price_move,
+            Step.UPDATE_AMM_FUND_TARGET: self._update_amm_fund_target,
+            Step.DISTRIBUTE_FEES: self._no_step,
+            Step.REBALANCE: self._rebalance,
+            Step.UPDATE_FUNDING_RATE: self._update_funding_rate,
+            Step.UPDATE_DEFAULT_FUND_TARGET: self._update_default_fund_target,
+        }
         self._view: PoolState | None = None
         # The state the view was made from, held (not its id(): a freed state's id is reused
         # by the next one, which then got a stale view, so results depended on allocation).
         self._view_key: tuple[PoolState, int, float] | None = None
+        # Caches of pure functions, each under a key of everything its value depends on (the
+        # hypothesis state machines' snapshots of "nothing changed" do not read them):
+        # the last mid price and trade price with their k* (``_price_ks``) ...
+        self._mid_memo: tuple[tuple[Any, ...], float, float] | None = None
+        self._trade_memo: tuple[tuple[Any, ...], float, float] | None = None
+        # ... the AMM fund's baseline and stress targets (``_update_amm_fund_target``) ...
+        self._target_memo: tuple[tuple[Any, ...], float, float | None] | None = None
+        # ... and a quote's working copy after the trade's before-hook, with what that hook read
+        # (the state object and its fields, the index, S3, the AMM's row): the trade that
+        # follows the quote starts from it (``_prepared_trade``, ``_take_prepared``).
+        self._prepared: _Prepared | None = None
         g = governance
         _check_quanto_targets(collateral, g)
         t = check_time(now, "start time")
@@ -236,7 +282,7 @@ class D8XPool(EventEmitter):
         st.amm_fund_target = g.amm_min_size
         st.default_fund_target_time = t
         self.state = st
-        txn = _Txn(copy.copy(st))
+        txn = _Txn(_copy_state(st))
         txn.st.default_fund_target = self._default_fund_target(txn)
         self._update_k_star(txn)
         self._commit(txn, None)
@@ -301,6 +347,13 @@ class D8XPool(EventEmitter):
         s2 = st.settlement_s2
         return s2, st.settlement_s3, f.mark_price(s2, st.settlement_premium)
 
+    @staticmethod
+    def _index_prices(st: PoolState) -> tuple[float, float]:
+        """(S2, S3) of :meth:`_prices`, without the mark it does not need."""
+        if st.status is Status.NORMAL:
+            return st.s2, st.s3
+        return st.settlement_s2, st.settlement_s3
+
     def _uaf_now(self, st: PoolState) -> float:
         """Unit accumulated funding including what accrued since the last action."""
         if st.status is not Status.NORMAL or st.now <= st.last_funding_time:
@@ -325,7 +378,7 @@ class D8XPool(EventEmitter):
             and self._view is not None
         ):
             return self._view
-        view = copy.copy(st)
+        view = _copy_state(st)
         view.unit_accumulated_funding = self._uaf_now(st)
         view.last_funding_time = max(st.now, st.last_funding_time)
         view.s2 = float(s2)
@@ -335,7 +388,7 @@ class D8XPool(EventEmitter):
 
     def view_txn(self) -> _Txn:
         """A working copy of :meth:`view_state` (for prices read without changing state)."""
-        return _Txn(copy.copy(self.view_state()))
+        return _Txn(_copy_state(self.view_state()))
 
     def _margin_balance(self, st: PoolState, m: Margin, at_mark: bool = True) -> float:
         s2, s3, mark = self._prices(st)
@@ -357,6 +410,21 @@ class D8XPool(EventEmitter):
         if not initial:
             rate -= g.initial_margin_rate_alpha - g.maintenance_margin_rate_alpha
         return abs(m.position * b2c * rate)
+
+    def _balance_and_im(self, st: PoolState, m: Margin) -> tuple[float, float]:
+        """(:meth:`_margin_balance`, :meth:`_margin_requirement` initial) at the mark, with the
+        prices and conversions read once (the same operations as the two)."""
+        s2, s3, mark = self._prices(st)
+        coll = self.collateral
+        b2c = f.base_to_collateral(coll, mark, s2, s3)
+        c2q = f.collateral_to_quote(coll, s2, s3)
+        pos = m.position
+        cash = m.cash - pos * (self._uaf_now(st) - m.funding_start)
+        g = st.governance
+        rate = f.initial_margin_rate(
+            pos, g.initial_margin_rate_alpha, g.margin_rate_beta, g.initial_margin_rate_cap
+        )
+        return pos * b2c + cash - m.locked_in / c2q, abs(pos * b2c * rate)
 
     def _capital(self, txn: _Txn) -> tuple[float, float, float]:
         """(M1, M2, M3): the pricing capital in the slot of the collateral currency."""
@@ -384,29 +452,59 @@ class D8XPool(EventEmitter):
         )
 
     def _price(self, txn: _Txn, k: float) -> float:
-        st, g = txn.st, txn.st.governance
-        k2, _ = self._k2_l1(txn)
-        _, m2, m3 = self._capital(txn)
-        ks = f.k_star(k2, m2, m3, st.s2, st.s3, g.sigma2, g.sigma3, g.rho23)
-        spread = (
-            g.minimal_spread
-            if st.default_fund_cash > st.default_fund_target
-            else g.minimal_spread_in_stress
-        )
-        return f.perp_price(
-            k,
-            self._pd(txn, k).q,
-            st.s2,
-            ks,
-            spread,
-            g.incentive_spread,
-            st.trader_exposure_ema,
-        )
+        return self._price_ks(txn, k)[0]
+
+    def _price_ks(self, txn: _Txn, k: float) -> tuple[float, float]:
+        """(p(k), k*): the price of a trade of ``k`` in the working state and the k* it used.
+
+        Both are pure functions of the key below (everything :func:`perp_price`, its default
+        probability and k* read). The last mid price and the last price of a trade are kept
+        under their keys: a quote and the trade that follows it price the same state, and so do
+        a quote's mid and the mark update of the rebalance before it.
+        """
+        st = txn.st
+        g = st.governance
+        amm = txn.rows.get(0)
+        if amm is None:
+            amm = self._row_of(txn, 0)
+        k2 = -amm.position
+        l1 = -amm.locked_in
+        # _capital, inline (the hottest caller).
+        m = st.amm_fund_cash
+        if g.pricing_capital == "pool":
+            m += amm.cash + g.pricing_lp_share * st.lp_cash
+        coll = self.collateral
+        if coll is Collateral.QUOTE:
+            m1, m2, m3 = m, 0.0, 0.0
+        elif coll is Collateral.BASE:
+            m1, m2, m3 = 0.0, m, 0.0
+        else:
+            m1, m2, m3 = 0.0, 0.0, m
+        s2 = st.s2
+        s3 = st.s3
+        pi = st.trader_exposure_ema
+        calm = st.default_fund_cash > st.default_fund_target
+        key = (k, k2, l1, m1, m2, m3, s2, s3, pi, calm, g)
+        mid = k == 0.0
+        memo = self._mid_memo if mid else self._trade_memo
+        if memo is not None and memo[0] == key:
+            return memo[1], memo[2]
+        ks = f.k_star(k2, m2, m3, s2, s3, g.sigma2, g.sigma3, g.rho23)
+        spread = g.minimal_spread if calm else g.minimal_spread_in_stress
+        q = f.prob_default_any(
+            k2 + k, l1 + k * s2, s2, g.sigma2, m1, m2, m3, s3, g.sigma3, g.rho23
+        ).q
+        price = f.perp_price(k, q, s2, ks, spread, g.incentive_spread, pi)
+        if mid:
+            self._mid_memo = (key, price, ks)
+        else:
+            self._trade_memo = (key, price, ks)
+        return price, ks
 
     # -- the hook ------------------------------------------------------------------------------
 
     def _begin(self) -> _Txn:
-        return _Txn(copy.copy(self.state))
+        return _Txn(_copy_state(self.state))
 
     def _run(self, action: Action, body: Callable[[_Txn], Any], txn: _Txn | None = None) -> Any:
         """Run ``body`` inside its action's hook on a working copy; commit if nothing refused."""
@@ -417,35 +515,27 @@ class D8XPool(EventEmitter):
 
     def _run_in(self, txn: _Txn, action: Action, body: Callable[[_Txn], Any]) -> None:
         hook = HOOKS[action]
+        steps, trace = self._steps, txn.trace
         for step in hook.before:
-            txn.trace.append(("before", step))
-            self._step(txn, step)
-        txn.trace.append(("action", Step.ACTION))
+            trace.append(_BEFORE[step])
+            steps[step](txn)
+        trace.append(_ACTION)
         body(txn)
         for step in hook.after:
-            txn.trace.append(("after", step))
-            self._step(txn, step)
+            trace.append(_AFTER[step])
+            steps[step](txn)
 
     def _step(self, txn: _Txn, step: Step) -> None:
-        st = txn.st
-        if step is Step.ACCRUE_FUNDING:
-            self._accrue_funding(txn)
-        elif step is Step.UPDATE_ORACLE:
-            self._update_oracle(txn)
-        elif step is Step.REBALANCE_ON_PRICE_MOVE:
-            if st.price_moved:
-                txn.trace.append(("before", Step.REBALANCE))
-                self._rebalance(txn)
-        elif step is Step.UPDATE_AMM_FUND_TARGET:
-            self._update_amm_fund_target(txn)
-        elif step is Step.DISTRIBUTE_FEES:
-            pass  # a trade-like action books its own fees here (its callback in _run_trade_like)
-        elif step is Step.REBALANCE:
+        self._steps[step](txn)
+
+    def _rebalance_on_price_move(self, txn: _Txn) -> None:
+        if txn.st.price_moved:
+            txn.trace.append(_BEFORE[Step.REBALANCE])
             self._rebalance(txn)
-        elif step is Step.UPDATE_FUNDING_RATE:
-            self._update_funding_rate(txn)
-        elif step is Step.UPDATE_DEFAULT_FUND_TARGET:
-            self._update_default_fund_target(txn)
+
+    def _no_step(self, txn: _Txn) -> None:
+        """A trade-like action books its own fees at DISTRIBUTE_FEES (its callback in
+        :meth:`_run_trade_like`); elsewhere the step does nothing."""
 
     def _commit(self, txn: _Txn, action: Action | None) -> None:
         n_new = len(txn.new_names)
@@ -510,11 +600,13 @@ class D8XPool(EventEmitter):
 
     def _target(self, txn: _Txn, dd: float) -> float:
         st, g = txn.st, txn.st.governance
-        k2, l1 = self._k2_l1(txn)
+        amm = txn.rows.get(0)
+        if amm is None:
+            amm = self._row_of(txn, 0)
         return f.amm_fund_target(
             self.collateral,
-            k2,
-            l1,
+            -amm.position,
+            -amm.locked_in,
             st.trader_exposure_ema,
             st.k_star,
             st.s2,
@@ -529,15 +621,38 @@ class D8XPool(EventEmitter):
     def _update_amm_fund_target(self, txn: _Txn) -> tuple[float, float]:
         """Target = baseline when the fund exceeds the stress target, else the stress target.
 
+        Both targets are pure functions of the key below (k* enters by its sign only); they are
+        kept under it, since the rebalance after a trade's target update, and the next action's
+        rebalance, compute them again from the same exposure.
+
         Returns:
             (target set, stress target).
         """
         st, g = txn.st, txn.st.governance
-        baseline = self._target(txn, g.amm_target_dd_baseline)
+        amm = txn.rows.get(0)
+        if amm is None:
+            amm = self._row_of(txn, 0)
+        key = (
+            amm.position,
+            amm.locked_in,
+            st.trader_exposure_ema,
+            st.k_star > 0.0,
+            st.s2,
+            st.s3,
+            g,
+        )
+        memo = self._target_memo
+        if memo is not None and memo[0] == key:
+            baseline, stress = memo[1], memo[2]
+        else:
+            baseline, stress = self._target(txn, g.amm_target_dd_baseline), None
+            self._target_memo = (key, baseline, None)
         if st.amm_fund_cash > baseline:
             st.amm_fund_target = baseline
             return baseline, math.nan
-        stress = self._target(txn, g.amm_target_dd_stress)
+        if stress is None:
+            stress = self._target(txn, g.amm_target_dd_stress)
+            self._target_memo = (key, baseline, stress)
         st.amm_fund_target = baseline if st.amm_fund_cash > stress else stress
         return st.amm_fund_target, stress
 
@@ -548,15 +663,28 @@ class D8XPool(EventEmitter):
             return
         self._equalise_amm_margin(txn)
         self._rebalance_to_target(txn)
-        self._update_mark_price(txn)
-        self._update_k_star(txn)
+        # The mark update changes none of k*'s inputs: its mid price used the same k*.
+        txn.st.k_star = self._update_mark_price(txn)
 
     def _equalise_amm_margin(self, txn: _Txn) -> None:
         st = txn.st
-        amm = self._row_of(txn, 0)
-        excess = self._margin_balance(st, amm, at_mark=False) - self._margin_requirement(
-            st, amm, initial=True, at_mark=False
+        amm = txn.rows.get(0)
+        if amm is None:
+            amm = self._row_of(txn, 0)
+        # _margin_balance minus _margin_requirement (initial), both at the index, with the
+        # prices read once: the same operations (a rebalance runs in NORMAL: S2 and S3 are the
+        # state's own).
+        s2, s3 = st.s2, st.s3
+        coll = self.collateral
+        b2c = f.base_to_collateral(coll, s2, s2, s3)
+        c2q = f.collateral_to_quote(coll, s2, s3)
+        pos = amm.position
+        cash = amm.cash - pos * (self._uaf_now(st) - amm.funding_start)
+        g = st.governance
+        rate = f.initial_margin_rate(
+            pos, g.initial_margin_rate_alpha, g.margin_rate_beta, g.initial_margin_rate_cap
         )
+        excess = (pos * b2c + cash - amm.locked_in / c2q) - abs(pos * b2c * rate)
         if excess > 0.0:
             amm.cash -= excess
             to_lp, to_amm = f.split_amount(st.lp_cash, st.amm_fund_cash, excess, False)
@@ -597,17 +725,23 @@ class D8XPool(EventEmitter):
         st.default_fund_cash -= from_df
         st.amm_fund_cash += from_lp + from_df
 
-    def _update_mark_price(self, txn: _Txn) -> None:
+    def _update_mark_price(self, txn: _Txn) -> float:
         """Mid premium r_mid = p(0)/S2 − 1; a new block takes the last EMA as the mark premium,
-        then r̄ ← λ r̄ + (1 − λ) r_mid (``_updateMarkPrice``)."""
+        then r̄ ← λ r̄ + (1 − λ) r_mid (``_updateMarkPrice``).
+
+        Returns:
+            The k* of the state (the one the mid price used; what :meth:`_update_k_star` sets).
+        """
         st = txn.st
-        st.premium_rate = self._price(txn, 0.0) / st.s2 - 1.0
+        mid, ks = self._price_ks(txn, 0.0)
+        st.premium_rate = mid / st.s2 - 1.0
         if st.mark_time != st.now:
             st.mark_time = st.now
             st.mark_premium_rate = st.mark_premium_ema
         st.mark_premium_ema = f.ema(
             st.mark_premium_ema, st.premium_rate, st.governance.mark_price_ema_lambda
         )
+        return ks
 
     def _update_k_star(self, txn: _Txn) -> None:
         st, g = txn.st, txn.st.governance
@@ -619,7 +753,8 @@ class D8XPool(EventEmitter):
         st, g = txn.st, txn.st.governance
         if st.status is not Status.NORMAL:
             return
-        k2, _ = self._k2_l1(txn)
+        amm = txn.rows.get(0)
+        k2 = -(self._row_of(txn, 0) if amm is None else amm).position
         st.funding_rate = f.funding_rate(
             st.mark_premium_rate,
             k2,
@@ -696,7 +831,7 @@ class D8XPool(EventEmitter):
             What the trader could not pay and the AMM margin absorbed (collateral, ≥ 0).
         """
         st = txn.st
-        s2, s3, _ = self._prices(st)
+        s2, s3 = self._index_prices(st)
         q2c = 1.0 / f.collateral_to_quote(self.collateral, s2, s3)
         delta_cash = -k * (price - s2) * q2c
         delta_locked = k * s2
@@ -705,12 +840,22 @@ class D8XPool(EventEmitter):
             pnl = avg * k - delta_locked
             delta_locked += pnl
             delta_cash += pnl * q2c
-        amm = self._row_of(txn, 0)
-        for m, sign in ((amm, -1.0), (trader, 1.0)):
-            self._settle_funding(st, m)
-            m.position += sign * k
-            m.cash += sign * delta_cash
-            m.locked_in += sign * delta_locked
+        amm = txn.rows.get(0)
+        if amm is None:
+            amm = self._row_of(txn, 0)
+        # Funding settled (what _settle_funding does), then the trade, the AMM's side (sign −1)
+        # first: the loop over both sides, unrolled.
+        uaf = self._uaf_now(st)
+        amm.cash -= amm.position * (uaf - amm.funding_start)
+        amm.funding_start = uaf
+        amm.position += -1.0 * k
+        amm.cash += -1.0 * delta_cash
+        amm.locked_in += -1.0 * delta_locked
+        trader.cash -= trader.position * (uaf - trader.funding_start)
+        trader.funding_start = uaf
+        trader.position += 1.0 * k
+        trader.cash += 1.0 * delta_cash
+        trader.locked_in += 1.0 * delta_locked
         if abs(trader.position) < st.governance.lot_size * 1e-9:
             # A closed position keeps no float residue: the AMM takes it, so both still net.
             amm.position += trader.position
@@ -727,7 +872,8 @@ class D8XPool(EventEmitter):
 
     def _update_exposure_emas(self, txn: _Txn, trader_position: float) -> None:
         st, g = txn.st, txn.st.governance
-        k2, _ = self._k2_l1(txn)
+        amm = txn.rows.get(0)
+        k2 = -(self._row_of(txn, 0) if amm is None else amm).position
         if k2 > 0.0:
             st.amm_exposure_ema_long = f.exposure_ema(
                 st.amm_exposure_ema_long,
@@ -756,13 +902,12 @@ class D8XPool(EventEmitter):
         """(treasury fee, LP fee) of a trade of ``k`` (``_calculateFees``): an opening trade
         must afford them from its available margin; a closing one pays at most its balance."""
         st, g = txn.st, txn.st.governance
-        s2, s3, _ = self._prices(st)
+        s2, s3 = self._index_prices(st)
         notional = abs(k) * f.base_to_collateral(self.collateral, s2, s2, s3)
         treasury, lp = f.trade_fees(notional, g.treasury_fee_rate, g.lp_fee_rate)
         if opened:
-            avail = self._margin_balance(st, trader) - self._margin_requirement(
-                st, trader, initial=True
-            )
+            mb, im = self._balance_and_im(st, trader)
+            avail = mb - im
             if treasury + lp > avail:
                 raise UnsafeError(
                     f"margin not enough: fees {treasury + lp:.10g} exceed the available margin"
@@ -908,17 +1053,68 @@ class D8XPool(EventEmitter):
             )
         return is_close
 
+    def _before_trade(self, txn: _Txn) -> _Txn:
+        """Run the trade's before-hook on ``txn``, traced as :meth:`_run_trade_like` traces it."""
+        steps, trace = self._steps, txn.trace
+        for step in HOOKS[Action.TRADE].before:
+            trace.append(_BEFORE[step])
+            steps[step](txn)
+        return txn
+
+    def _amm_row(self) -> _Row:
+        """The AMM's stored row (what the before-hook's rebalance starts from)."""
+        return (self._pos.item(0), self._locked.item(0), self._cash.item(0), self._fstart.item(0))
+
+    def _prepared_valid(self, c: _Prepared, st: PoolState) -> bool:
+        """Whether the before-hook kept in ``c`` would run the same on ``st`` now: the same state
+        object with the same fields, the same index (compared unvalidated: a value equal to the
+        validated one is valid), hence the same S3 source input, and the same AMM row."""
+        return (
+            c[0] is st
+            and c[2] == self.oracle.index(st.now)[0]
+            and c[3] == self.collateral_price.price(c[2])
+            and c[4] == self._amm_row()
+            and c[1] == st.__dict__
+        )
+
+    def _prepared_trade(self) -> _Txn:
+        """A working copy after the trade's before-hook, kept for the next quote or trade while
+        everything the hook read is unchanged (never written to by a quote or a probe)."""
+        st = self.state
+        if st.status is not Status.NORMAL:
+            return self._before_trade(self._begin())
+        c = self._prepared
+        if c is not None and self._prepared_valid(c, st):
+            return c[5]
+        txn = self._before_trade(self._begin())
+        # The index and S3 the hook read: its oracle step (in NORMAL, as here) stored them,
+        # validated, and nothing after it in the hook writes them.
+        row = self._amm_row()
+        self._prepared = (st, dict(st.__dict__), txn.st.s2, txn.st.s3, row, txn)
+        return txn
+
+    def _take_prepared(self) -> _Txn | None:
+        """The kept working copy for a trade to book on, if still valid (it is dropped either
+        way: the trade writes to it)."""
+        c = self._prepared
+        if c is None:
+            return None
+        self._prepared = None
+        st = self.state
+        if st.status is not Status.NORMAL or not self._prepared_valid(c, st):
+            return None
+        return c[5]
+
     def quote(self, k: float) -> tuple[float, float, float]:
         """(price, mid price, fees) a trade of ``k`` would get now, after the before-hook."""
-        txn = self._begin()
-        for step in HOOKS[Action.TRADE].before:
-            self._step(txn, step)
+        txn = self._prepared_trade()
         st = txn.st
-        s2, s3, _ = self._prices(st)
+        s2, s3 = self._index_prices(st)
         notional = abs(k) * f.base_to_collateral(self.collateral, s2, s2, s3)
         g = st.governance
         treasury, lp = f.trade_fees(notional, g.treasury_fee_rate, g.lp_fee_rate)
-        return self._price(txn, k), self._price(txn, 0.0), treasury + lp
+        price_ks = self._price_ks
+        return price_ks(txn, k)[0], price_ks(txn, 0.0)[0], treasury + lp
 
     def trade(
         self, account: str | int, k: float, limit_price: float | None = None
@@ -928,7 +1124,8 @@ class D8XPool(EventEmitter):
         Returns:
             (price, fees paid).
         """
-        self._require("trade", Status.NORMAL)
+        if self.state.status is not Status.NORMAL:
+            self._require("trade", Status.NORMAL)
         if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)):
             raise BadAmountError(f"trade size must be a number, got {k!r}")
         if not math.isfinite(k) or k == 0.0:
@@ -939,29 +1136,30 @@ class D8XPool(EventEmitter):
         if limit_price is not None:
             limit = check_price(limit_price, "limit price")
         row = self._trader_row(account, "trader")
-        out: dict[str, float] = {}
-
-        def body(txn: _Txn) -> None:
-            m = self._row_of(txn, row)
-            is_close = self._check_trade(txn, m, k)
-            price = self._price(txn, k)
-            if limit is not None and (price > limit if k > 0.0 else price < limit):
-                raise PriceLimitError(f"price {price:.10g} is worse than the limit {limit:.10g}")
-            self._book(txn, m, k, price, is_close)
-            out["price"] = price
-            out["is_close"] = float(is_close)
-
-        def fees(txn: _Txn) -> None:
-            m = self._row_of(txn, row)
-            treasury, lp = self._fees(txn, m, k, not out["is_close"])
-            self._distribute_fees(txn, m, treasury, lp)
-
-        txn = self._begin()
-        self._run_trade_like(txn, Action.TRADE, body, fees)
+        # The trade's hook, as _run_trade_like runs it, written out: no callbacks to build for
+        # every trade. A quote of this state may have run the before-hook already.
+        txn = self._take_prepared()
+        if txn is None:
+            txn = self._before_trade(self._begin())
+        trace = txn.trace
+        trace.append(_ACTION)
         m = self._row_of(txn, row)
-        opened = not out["is_close"]
-        mb = self._margin_balance(txn.st, m)
-        if opened and mb < self._margin_requirement(txn.st, m, initial=True):
+        is_close = self._check_trade(txn, m, k)
+        price = self._price_ks(txn, k)[0]
+        if limit is not None and (price > limit if k > 0.0 else price < limit):
+            raise PriceLimitError(f"price {price:.10g} is worse than the limit {limit:.10g}")
+        self._book(txn, m, k, price, is_close)
+        opened = not is_close
+        steps = self._steps
+        for step in HOOKS[Action.TRADE].after:
+            trace.append(_AFTER[step])
+            if step is Step.DISTRIBUTE_FEES:
+                treasury, lp = self._fees(txn, m, k, opened)
+                self._distribute_fees(txn, m, treasury, lp)
+            else:
+                steps[step](txn)
+        mb, im = self._balance_and_im(txn.st, m)
+        if opened and mb < im:
             raise UnsafeError(
                 f"{self.names[row]} would not be initial-margin safe (margin balance {mb:.10g})"
             )
@@ -975,13 +1173,13 @@ class D8XPool(EventEmitter):
                     "counterparty": AMM,
                     "side": "long" if k > 0.0 else "short",
                     "amount": abs(k),
-                    "price": out["price"],
+                    "price": price,
                     "fee": txn.fees,
                 },
             )
         )
         self._commit(txn, Action.TRADE)
-        return out["price"], txn.fees
+        return price, txn.fees
 
     def _run_trade_like(
         self,
@@ -995,17 +1193,18 @@ class D8XPool(EventEmitter):
         """The hook of a trade or liquidation: its fee step books the action's fees
         (``before=False``: the before-steps have already run on ``txn``)."""
         hook = HOOKS[action]
+        steps, trace = self._steps, txn.trace
         for step in hook.before if before else ():
-            txn.trace.append(("before", step))
-            self._step(txn, step)
-        txn.trace.append(("action", Step.ACTION))
+            trace.append(_BEFORE[step])
+            steps[step](txn)
+        trace.append(_ACTION)
         body(txn)
         for step in hook.after:
-            txn.trace.append(("after", step))
+            trace.append(_AFTER[step])
             if step is Step.DISTRIBUTE_FEES:
                 fees(txn)
             else:
-                self._step(txn, step)
+                steps[step](txn)
 
     def liquidation_amount(self, row: int, st: PoolState | None = None) -> float:
         """The signed position amount a liquidation of ``row`` takes now (0 if safe)."""
@@ -1406,12 +1605,16 @@ class D8XPool(EventEmitter):
         """A function giving the price of ``next_trade`` (0: the mid price) after a trade of
         ``k`` by a well-funded trader: the whole trade (before-hook once, then booking, fees,
         rebalance) on working copies."""
-        base = self._begin()
-        for step in HOOKS[Action.TRADE].before:
-            self._step(base, step)
+        # The probe keeps its own copy: the kept working copy is the next trade's to write to.
+        prepared = self._prepared_trade()
+        base_st = _copy_state(prepared.st)
+        base_rows = [
+            (r, m.position, m.locked_in, m.cash, m.funding_start) for r, m in prepared.rows.items()
+        ]
 
         def mid_after(k: float) -> float:
-            txn = _Txn(copy.copy(base.st), {r: copy.copy(m) for r, m in base.rows.items()})
+            rows = {r: Margin(p, locked, cash, fs) for r, p, locked, cash, fs in base_rows}
+            txn = _Txn(_copy_state(base_st), rows)
             trader = Margin(cash=1e300)
 
             def body(t: _Txn) -> None:

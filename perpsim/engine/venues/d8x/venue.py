@@ -147,14 +147,18 @@ class D8XVenue:
         s = check_finite(size, "trade size")
         if s == 0.0:
             raise BadAmountError("trade size must be non-zero")
-        self.pool._require("quote", Status.NORMAL)
-        price, mid, fee = self.pool.quote(s)
+        pool = self.pool
+        if pool.state.status is not Status.NORMAL:
+            pool._require("quote", Status.NORMAL)
+        price, mid, fee = pool.quote(s)
         return Quote(s, price, mid, price / mid - 1.0, fee)
 
     def trade(self, account: str | int, size: float, limit_price: float | None = None) -> Fill:
         """Trade signed ``size`` against the AMM, inside the seed's trade hook."""
         price, fee = self.pool.trade(account, size, limit_price)
-        return Fill(self.pool.names[self.pool.row(account)], float(size), price, fee)
+        # The trade accepted the account: a name is its own (no second look-up).
+        name = account if isinstance(account, str) else self.pool.names[self.pool.row(account)]
+        return Fill(name, float(size), price, fee)
 
     def size_for_price(self, target: float) -> float:
         """The signed trade after which the pool's price on its side is ``target`` (0 if none).

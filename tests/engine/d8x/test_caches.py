@@ -1,0 +1,168 @@
+"""The pool's caches change no number: a trade after a quote books exactly what it books alone.
+
+A quote keeps its working copy after the trade's before-hook for the trade that follows, and
+the pool remembers the last prices and AMM fund targets under keys of their inputs. Each test
+runs the same actions on two pools, one that quotes before every trade (cache hits) and one
+that never quotes (every value computed afresh), with something changed between the quote and
+the trade, and requires the two to be bit-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from perpsim.engine.core.index import SettableOracle
+from perpsim.engine.venues.d8x.formulas import Collateral
+from perpsim.engine.venues.d8x.governance import D8XGovernance
+from perpsim.engine.venues.d8x.hook import Action
+from perpsim.engine.venues.d8x.pool import CollateralPrice, D8XPool
+from perpsim.errors import EngineError
+
+T0 = 1_700_000_000
+TRADERS = ("alice", "bob", "carol")
+
+
+def make_pool(collateral: Collateral) -> tuple[D8XPool, SettableOracle, list[Any]]:
+    oracle = SettableOracle(1000.0, T0)
+    pool = D8XPool(
+        D8XGovernance(), collateral, oracle, CollateralPrice(collateral, 2000.0, 0.5), T0
+    )
+    u = 1.0 if collateral is Collateral.QUOTE else 1e-3
+    log: list[Any] = []
+    pool.event_sink = log.append
+    pool.hook_listener = lambda action, trace: log.append((action, tuple(trace)))
+    pool.fund_amm(5_000.0 * u)
+    pool.fund_default_fund(20_000.0 * u)
+    for name in (*TRADERS, "lp"):
+        pool.deposit(name, 50_000.0 * u)
+    pool.add_liquidity("lp", 40_000.0 * u)
+    return pool, oracle, log
+
+
+def state(pool: D8XPool) -> tuple[Any, ...]:
+    n = len(pool.names)
+    return (
+        repr(pool.state),
+        pool._pos[:n].tobytes(),
+        pool._cash[:n].tobytes(),
+        pool._locked[:n].tobytes(),
+        pool._fstart[:n].tobytes(),
+        tuple(sorted(pool.shares.items())),
+    )
+
+
+Between = Callable[[D8XPool, SettableOracle, int], None]
+
+
+def nothing(pool: D8XPool, oracle: SettableOracle, i: int) -> None:
+    """The quote and the trade see the same state (the cached before-hook is used)."""
+
+
+def clock(pool: D8XPool, oracle: SettableOracle, i: int) -> None:
+    pool.set_time(pool.state.now + 7)
+
+
+def index(pool: D8XPool, oracle: SettableOracle, i: int) -> None:
+    oracle.set(1000.0 * (1.0 + 0.003 * ((i % 5) - 2)), pool.state.now)
+
+
+def collateral_price(pool: D8XPool, oracle: SettableOracle, i: int) -> None:
+    if pool.collateral is Collateral.QUANTO:
+        pool.collateral_price.set(2000.0 * (1.0 + 0.01 * (i % 3)))
+
+
+def governance(pool: D8XPool, oracle: SettableOracle, i: int) -> None:
+    pool.set_governance("minimal_spread", 0.0005 + 0.0001 * (i % 3))
+
+
+def deposit(pool: D8XPool, oracle: SettableOracle, i: int) -> None:
+    pool.deposit(TRADERS[(i + 1) % len(TRADERS)], 1.0)
+
+
+def keeper(pool: D8XPool, oracle: SettableOracle, i: int) -> None:
+    pool.update("keeper")
+
+
+def in_place(pool: D8XPool, oracle: SettableOracle, i: int) -> None:
+    """A field of the stored state written in place (what no action does; a set-up could)."""
+    pool.state.default_fund_target = pool.state.default_fund_cash * (1.5 if i % 2 else 0.5)
+
+
+@pytest.mark.parametrize("collateral", [Collateral.QUOTE, Collateral.QUANTO])
+@pytest.mark.parametrize(
+    "between",
+    [nothing, clock, index, collateral_price, governance, deposit, keeper, in_place],
+)
+def test_a_trade_after_a_quote_books_what_it_books_alone(
+    collateral: Collateral, between: Between
+) -> None:
+    quoted, quoted_oracle, quoted_log = make_pool(collateral)
+    alone, alone_oracle, alone_log = make_pool(collateral)
+    lot = quoted.state.governance.lot_size
+    for i in range(40):
+        name = TRADERS[i % len(TRADERS)]
+        k = (12 + 3 * (i % 7)) * lot * (1.0 if i % 3 else -1.0)
+        quoted.quote(k)
+        for pool, oracle in ((quoted, quoted_oracle), (alone, alone_oracle)):
+            if i % 4 == 0:
+                pool.set_time(pool.state.now + 1)
+            between(pool, oracle, i)
+        results: list[object] = []
+        for pool in (quoted, alone):
+            try:
+                results.append(pool.trade(name, k))
+            except EngineError as err:
+                results.append(repr(err))
+        assert repr(results[0]) == repr(results[1])
+        assert state(quoted) == state(alone)
+        assert quoted_log == alone_log
+        assert quoted.quote(lot * 10) == alone.quote(lot * 10)
+        alone._prepared = None  # the pool that never quotes keeps no working copy
+
+
+def test_a_refused_trade_after_a_quote_leaves_the_state_and_later_trades_alone() -> None:
+    quoted, _, quoted_log = make_pool(Collateral.QUOTE)
+    alone, _, alone_log = make_pool(Collateral.QUOTE)
+    lot = quoted.state.governance.lot_size
+    price, _, _ = quoted.quote(20 * lot)
+    before = state(quoted)
+    with pytest.raises(EngineError):
+        quoted.trade("alice", 20 * lot, limit_price=price * 0.9)  # the price is above the limit
+    assert state(quoted) == before
+    for pool in (quoted, alone):
+        pool.trade("alice", 20 * lot)
+        pool.trade("bob", -30 * lot)
+    assert state(quoted) == state(alone)
+    assert quoted_log == alone_log
+
+
+def test_a_probe_and_a_quote_leave_the_kept_copy_for_the_trade() -> None:
+    """Probes (``size_for_price``) and quotes read the kept working copy; none writes to it."""
+    quoted, _, quoted_log = make_pool(Collateral.QUOTE)
+    alone, _, alone_log = make_pool(Collateral.QUOTE)
+    lot = quoted.state.governance.lot_size
+    quoted.quote(15 * lot)
+    quoted.trade_probe(lot)(40 * lot)
+    quoted.mid_after_trade(-25 * lot)
+    quoted.quote(-15 * lot)
+    for pool in (quoted, alone):
+        pool.trade("carol", 15 * lot)
+    assert state(quoted) == state(alone)
+    assert [e for e in quoted_log if isinstance(e, tuple) and e[0] is Action.TRADE] == [
+        e for e in alone_log if isinstance(e, tuple) and e[0] is Action.TRADE
+    ]
+
+
+def test_a_probe_made_before_a_trade_keeps_pricing_the_state_it_was_made_in() -> None:
+    """A probe holds its own copy of the before-hook's result: a trade that then books on the
+    kept copy does not move the probe's answers."""
+    pool, _, _ = make_pool(Collateral.QUOTE)
+    lot = pool.state.governance.lot_size
+    probe = pool.trade_probe(lot)
+    first = probe(30 * lot)
+    pool.quote(20 * lot)
+    pool.trade("alice", 20 * lot)
+    assert probe(30 * lot) == first

@@ -55,6 +55,7 @@ RTOL = 1e-12
 
 Pair = tuple[float, float]
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 def product_id(name: str | int) -> int:
@@ -160,7 +161,16 @@ FLAT_VAULT = VaultRow(0.0, (0.0, 0.0), (0.0, 0.0), (0.0, 0.0))
 
 
 class Vaults:
-    """The trader vaults as arrays (row per account; the pool has no row)."""
+    """The trader vaults as arrays (row per account; the pool has no row).
+
+    A vault is *live* while it holds USDC or a position (either non-zero). Every vault an agent
+    ever opened keeps its row, and most of them are flat and empty at any time (a noise trader
+    withdraws everything after each close): the per-tick scans (the unsafe set, the recorded
+    counts, open interest, the accounting check between full ones) read only the live rows,
+    :meth:`live_rows` in row order, so a tick costs what the live vaults cost, not every vault
+    the run has opened. A vault that is not live is worth exactly 0 and is never unsafe,
+    bankrupt or long, so a scan of the live rows gives the whole scan's answers exactly.
+    """
 
     def __init__(self, capacity: int = 64) -> None:
         n = max(int(capacity), 1)
@@ -170,6 +180,10 @@ class Vaults:
         self.position: FloatArray = np.zeros((n, 2))
         self.entry: FloatArray = np.zeros((n, 2))
         self.entry_funding: FloatArray = np.zeros((n, 2))
+        #: Whether each row is live (holds USDC or a position), per row.
+        self._live: list[bool] = []
+        #: The live rows, ascending (kept sorted as rows turn live or empty).
+        self._live_rows: IntArray = np.empty(0, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -188,6 +202,7 @@ class Vaults:
             self.entry_funding = np.vstack([self.entry_funding, np.zeros((grow, 2))])
         self.names.append(name)
         self.index[name] = row
+        self._live.append(False)
         return row
 
     def row(self, account: str | int) -> int:
@@ -227,11 +242,37 @@ class Vaults:
         pos[row, 0], pos[row, 1] = v.position
         entry[row, 0], entry[row, 1] = v.entry
         efund[row, 0], efund[row, 1] = v.entry_funding
+        q = v.position
+        live = bool(v.usdc != 0.0 or q[0] != 0.0 or q[1] != 0.0)
+        if live != self._live[row]:
+            self._set_live(row, live)
+
+    def _set_live(self, row: int, live: bool) -> None:
+        """Add ``row`` to the live rows or take it out (they stay ascending)."""
+        self._live[row] = live
+        rows = self._live_rows
+        at = int(np.searchsorted(rows, row))
+        self._live_rows = np.insert(rows, at, row) if live else np.delete(rows, at)
 
     def view(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """The used part of every array."""
         n = len(self.names)
         return self.usdc[:n], self.position[:n], self.entry[:n], self.entry_funding[:n]
+
+    def live_rows(self) -> IntArray:
+        """The rows of the vaults holding USDC or a position, ascending (do not modify)."""
+        return self._live_rows
+
+    def live_view(self) -> tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The live rows and their part of every array (copies), in row order."""
+        rows = self._live_rows
+        return (
+            rows,
+            self.usdc[rows],
+            self.position[rows],
+            self.entry[rows],
+            self.entry_funding[rows],
+        )
 
 
 class TradeResult(NamedTuple):
@@ -690,6 +731,25 @@ class PredyMarket(EventEmitter):
         usdc, pos, entry, efund = self.vaults.view()
         if not len(usdc):
             return np.empty(0), np.empty(0)
+        values, mc, _ = self._values_and_mcs(usdc, pos, entry, efund)
+        return values, mc
+
+    def live_values_and_min_collaterals(
+        self,
+    ) -> tuple[IntArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+        """:meth:`values_and_min_collaterals` of the live vaults only (those holding USDC or a
+        position, ascending): their rows, values, MinCollaterals and whether each holds a
+        position. Row by row the same floats; every other vault is worth 0 and holds nothing."""
+        rows, usdc, pos, entry, efund = self.vaults.live_view()
+        if not len(rows):
+            return rows, np.empty(0), np.empty(0), np.zeros(0, dtype=bool)
+        values, mc, has = self._values_and_mcs(usdc, pos, entry, efund)
+        return rows, values, mc, has
+
+    def _values_and_mcs(
+        self, usdc: FloatArray, pos: FloatArray, entry: FloatArray, efund: FloatArray
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+        """Values, MinCollaterals and "holds a position" of the vaults given (row-wise)."""
         marks = np.asarray(self.marks())
         funding = np.asarray(self.funding_now())
         values = usdc + (pos * (marks - entry)).sum(axis=1) - (pos * (funding - efund)).sum(axis=1)
@@ -702,7 +762,7 @@ class PredyMarket(EventEmitter):
         mc = p.vault_risk_param * spot * (np.abs(net) + curvature)
         has = (pos != 0.0).any(axis=1)
         mc = np.where(has & (mc < p.min_margin), p.min_margin, mc)
-        return values, mc
+        return values, mc, has
 
     def pool_equity(self, st: PoolState | None = None) -> float:
         """What the pool is worth at the marks: cash + underlying + Σ P_i (mark_i − entry_i)
@@ -1339,19 +1399,29 @@ class PredyMarket(EventEmitter):
 
     # -- checks ----------------------------------------------------------------------------------
 
-    def total_value(self) -> float:
-        """Σ vault values + the pool's equity + protocol fees (all at the marks)."""
-        values, _ = self.values_and_min_collaterals()
+    def total_value(self, *, full: bool = True) -> float:
+        """Σ vault values + the pool's equity + protocol fees (all at the marks).
+
+        ``full=False`` sums the live vaults only: the same float (``fsum`` is exact, and every
+        other vault is worth exactly 0)."""
+        if full:
+            values, _ = self.values_and_min_collaterals()
+        else:
+            _, values, _, _ = self.live_values_and_min_collaterals()
         return math.fsum(values.tolist()) + self.pool_equity() + self.state.protocol_fees
 
-    def check_invariants(self) -> list[str]:
+    def check_invariants(self, *, full: bool = True) -> list[str]:
         """Conservation (what the vaults and the pool are worth, less the underlying, is the
-        USDC that came in less what went out), signs, LP tokens and open interest."""
+        USDC that came in less what went out), signs, LP tokens and open interest.
+
+        ``full=False`` reads only the live vaults (holding USDC or a position): a vault that
+        is not live holds nothing, so it breaks no rule and adds nothing to a total (the
+        positions' sums may round differently, far below the checks' tolerances)."""
         problems: list[str] = []
         st = self.state
         spot = self.spot() if (self.initialized or self.status is not Status.NORMAL) else 0.0
         underlying = st.amount_underlying * spot if self.status is not Status.SETTLED else 0.0
-        value = self.total_value() - underlying
+        value = self.total_value(full=full) - underlying
         f = self.flows
         expected = f.usdc_in - f.usdc_out + f.bad_debt + f.settlement_shortfall
         scale = f.usdc_in + f.usdc_out + 1.0
@@ -1367,8 +1437,11 @@ class PredyMarket(EventEmitter):
         supply = math.fsum(self.shares.values())
         if abs(supply - st.supply) > 1e-9 * max(st.supply, 1.0):
             problems.append(f"LP token balances {supply:.12g} != supply {st.supply:.12g}")
+        if full:
+            usdc, pos, _, _ = self.vaults.view()
+        else:
+            _, usdc, pos, _, _ = self.vaults.live_view()
         if self.status is not Status.SETTLED:
-            _, pos, _, _ = self.vaults.view()
             for i in (FUTURE, SQUARED):
                 net = float(pos[:, i].sum()) + st.position[i]
                 if abs(net) > 1e-9 * max(1.0, float(np.abs(pos[:, i]).sum())):
@@ -1376,7 +1449,6 @@ class PredyMarket(EventEmitter):
                         f"{PRODUCTS[i]}: vault positions {float(pos[:, i].sum()):.12g} are not the"
                         f" pool's {st.position[i]:.12g} reversed"
                     )
-        usdc, _, _, _ = self.vaults.view()
         if (usdc < -1e-9 * scale).any():
             problems.append("a vault holds negative USDC")
         return problems

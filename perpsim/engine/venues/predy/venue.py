@@ -311,8 +311,10 @@ class PredyVenue:
 
     def open_interest(self) -> float:
         """Contracts of this product held long by vaults."""
-        _, pos, _, _ = self.market.vaults.view()
-        col = pos[:, self.i]
+        # The live vaults' column: the long positions in the same (row) order as the whole
+        # column's, so the same sum, at the cost of the live vaults only.
+        vaults = self.market.vaults
+        col = vaults.position[vaults.live_rows(), self.i]
         return float(col[col > 0.0].sum())
 
     def expected_funding_value(self, horizon: float) -> float:
@@ -486,13 +488,13 @@ class PredyVenue:
         return self.market.vaults.names[row]
 
     def liquidatable_accounts(self) -> IntArray:
-        """Rows of vaults with a position worth less than their MinCollateral (one scan)."""
+        """Rows of vaults with a position worth less than their MinCollateral (one scan of the
+        live vaults, ascending)."""
         m = self.market
         if m.status is Status.SETTLED or not len(m.vaults):
             return np.empty(0, dtype=np.int64)
-        values, mcs = m.values_and_min_collaterals()
-        _, pos, _, _ = m.vaults.view()
-        rows: IntArray = np.flatnonzero((values < mcs) & (pos != 0.0).any(axis=1))
+        live, values, mcs, has = m.live_values_and_min_collaterals()
+        rows: IntArray = live[(values < mcs) & has]
         return rows
 
     def liquidate(
@@ -586,9 +588,8 @@ class PredyVenue:
         """The common columns (this product's), then ``predy_*`` of both products."""
         m = self.market
         st = m.state
-        values, mcs = m.values_and_min_collaterals()
-        _, pos, _, _ = m.vaults.view()
-        has = (pos != 0.0).any(axis=1) if len(values) else np.zeros(0, dtype=bool)
+        # The live vaults only: a vault holding nothing is neither unsafe nor bankrupt.
+        _, values, mcs, has = m.live_values_and_min_collaterals()
         normal = m.status is Status.NORMAL
         spot = m.spot()
         rate = self.daily_funding_rate() if normal else 0.0
@@ -669,3 +670,9 @@ class PredyVenue:
     def check_invariants(self) -> list[str]:
         """The market's accounting checks."""
         return self.market.check_invariants()
+
+    def check_changed_invariants(self) -> list[str]:
+        """The same checks on the live vaults only (holding USDC or a position): a vault
+        holding nothing breaks no rule and adds nothing to a total (IncrementalAccounting;
+        the model checks every vault every few ticks and at the end)."""
+        return self.market.check_invariants(full=False)

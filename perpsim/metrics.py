@@ -223,7 +223,11 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
     share = np.asarray(
         [r["lp_share_price"] for r in rows if r["lp_share_supply"] > 0], dtype=np.float64
     )
-    liq = [e for e in model.event_log if e["kind"] == "liquidate"]
+    log = model.event_log
+    # Columns of the event log, not its records: the same values in event order, so the sums
+    # below are those of the records' loop, without building a dict per event.
+    liq_amount = log.values("amount", "liquidate")
+    liq_price = log.values("price", "liquidate")
     pnl = np.asarray(
         [a["pnl"] for a in accounts if a["agent_type"] in TRADER_TYPES], dtype=np.float64
     )
@@ -232,7 +236,7 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
     bad_debt = venue.bad_debt()
     # math.fsum, not sum(): Python 3.12's sum() of floats is compensated and 3.11's is not, so
     # the last digits would differ between the interpreters of one cluster.
-    social = math.fsum(e.get("social_loss", 0.0) for e in liq)
+    social = math.fsum(log.values("social_loss", "liquidate", default=0.0))
 
     def q(p: float) -> float:
         return float(np.percentile(pnl, p)) if pnl.size else math.nan
@@ -245,10 +249,8 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
     run_rows = rows[1:] or rows
     impact = np.asarray([r.get("price_impact", math.nan) for r in run_rows], dtype=np.float64)
     quoted = impact[np.isfinite(impact)]
-    trades = sum(1 for e in model.event_log if e["kind"] in ("buy", "sell", "trade"))
-    volume = math.fsum(
-        e["amount"] for e in model.event_log if e["kind"] in ("buy", "sell", "trade")
-    )
+    trades = log.count("buy", "sell", "trade")
+    volume = math.fsum(log.values("amount", "buy", "sell", "trade"))
     summary: dict[str, Any] = {
         "insurance_fund_initial": float(fund[0]) if fund.size else 0.0,
         "insurance_fund_min": float(fund.min()) if fund.size else 0.0,
@@ -258,11 +260,13 @@ def run_summary(model: PerpModel, accounts: Sequence[dict[str, Any]]) -> dict[st
         "insurance_fund_exhausted": bool(social > 0.0 or bad_debt > 0.0),
         "social_loss_total": social,
         "bad_debt": bad_debt,
-        "liquidation_count": len(liq),
-        "liquidation_volume": math.fsum(e["amount"] for e in liq),
-        "liquidated_value": math.fsum(e["amount"] * e["price"] for e in liq),
-        "liquidation_loss_total": math.fsum(e.get("loss", 0.0) for e in liq),
-        "insurance_fund_paid_total": math.fsum(e.get("insurance_fund_paid", 0.0) for e in liq),
+        "liquidation_count": len(liq_amount),
+        "liquidation_volume": math.fsum(liq_amount),
+        "liquidated_value": math.fsum(a * p for a, p in zip(liq_amount, liq_price, strict=True)),
+        "liquidation_loss_total": math.fsum(log.values("loss", "liquidate", default=0.0)),
+        "insurance_fund_paid_total": math.fsum(
+            log.values("insurance_fund_paid", "liquidate", default=0.0)
+        ),
         "funding_paid_by_longs": model.funding_paid_by_longs,
         "funding_paid_by_shorts": model.funding_paid_by_shorts,
         "lp_return": lp_return,

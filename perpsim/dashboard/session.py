@@ -26,6 +26,7 @@ import mesa
 import pandas as pd
 
 from perpsim.dashboard.snapshot import (
+    NOTABLE_KINDS,
     EventRow,
     MarkerSpan,
     Snapshot,
@@ -342,14 +343,17 @@ class DashboardRun(mesa.Model):  # type: ignore[misc]
     def _collect(self) -> None:
         """Take the new event-log records into the table (the log only grows)."""
         assert self.model is not None
-        records = self.model.event_log.records
-        for record in records[self._seen :]:
+        log = self.model.event_log
+        end = len(log)
+        # Only the rows since the last frame, and only the kinds the table lists: rebuilding the
+        # whole log every frame would cost more as the run goes on.
+        for record in log.since(self._seen, *sorted(NOTABLE_KINDS), stop=end):
             row = event_row(record)
             if row is not None:
                 self._rows.append(row)
                 if row.kind == "liquidation":
                     self._liquidation_times.append(row.time)
-        self._seen = len(records)
+        self._seen = end
 
     def snapshot(self) -> Snapshot | None:
         """What the page shows now (None when the scenario did not validate)."""

@@ -415,6 +415,12 @@ class D8XPool(EventEmitter):
         """(:meth:`_margin_balance`, :meth:`_margin_requirement` initial) at the mark, with the
         prices and conversions read once (the same operations as the two)."""
         s2, s3, mark = self._prices(st)
+        return self._balance_and_im_at(st, m, mark, s2, s3)
+
+    def _balance_and_im_at(
+        self, st: PoolState, m: Margin, mark: float, s2: float, s3: float
+    ) -> tuple[float, float]:
+        """:meth:`_balance_and_im` with the mark, S2 and S3 given."""
         coll = self.collateral
         b2c = f.base_to_collateral(coll, mark, s2, s3)
         c2q = f.collateral_to_quote(coll, s2, s3)
@@ -674,17 +680,8 @@ class D8XPool(EventEmitter):
         # _margin_balance minus _margin_requirement (initial), both at the index, with the
         # prices read once: the same operations (a rebalance runs in NORMAL: S2 and S3 are the
         # state's own).
-        s2, s3 = st.s2, st.s3
-        coll = self.collateral
-        b2c = f.base_to_collateral(coll, s2, s2, s3)
-        c2q = f.collateral_to_quote(coll, s2, s3)
-        pos = amm.position
-        cash = amm.cash - pos * (self._uaf_now(st) - amm.funding_start)
-        g = st.governance
-        rate = f.initial_margin_rate(
-            pos, g.initial_margin_rate_alpha, g.margin_rate_beta, g.initial_margin_rate_cap
-        )
-        excess = (pos * b2c + cash - amm.locked_in / c2q) - abs(pos * b2c * rate)
+        mb, im = self._balance_and_im_at(st, amm, st.s2, st.s2, st.s3)
+        excess = mb - im
         if excess > 0.0:
             amm.cash -= excess
             to_lp, to_amm = f.split_amount(st.lp_cash, st.amm_fund_cash, excess, False)

@@ -16,6 +16,15 @@ A quote runs the trade's before-hook on such a copy and keeps it, with everythin
 (the state, the index, S3, the AMM's row): a trade that finds all of it unchanged books on that
 copy instead of running the hook again. Prices and AMM fund targets are remembered under keys of
 every input. None of this changes a number: the same operations run on the same values.
+
+Live rows: every account an agent ever opened keeps its row, and most rows of a long run are
+flat and empty (a noise trader withdraws everything after each close). :meth:`D8XPool._commit`,
+the one writer of the margin arrays, keeps the rows holding cash, a position or a locked-in
+value (:meth:`D8XPool.live_rows`, ascending) and the rows written since the last accounting
+check. The per-tick scans (the unsafe rows, the time-series row, open interest, the check
+between full ones) read those rows only: a row that is not live has a margin balance of exactly
+0, no margin requirement and no position, so it adds nothing to a count, a filtered sum or an
+exact sum (``math.fsum``) and every result is the whole pass's, bit for bit.
 """
 
 from __future__ import annotations
@@ -55,6 +64,10 @@ MIN_LOTS_PER_POSITION = 10.0
 #: Relative tolerance under which a share amount equal to a balance counts as all of it.
 SHARE_RTOL = 1e-12
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+#: The AMM's row alone, for the row-set views.
+_AMM_ROWS: IntArray = np.zeros(1, dtype=np.int64)
+_AMM_ROWS.flags.writeable = False
 #: Receives ``(action, [(phase, step), ...])`` once an action has been committed.
 HookListener = Callable[[Action, list[tuple[str, Step]]], None]
 # The trace's entries, built once: an action appends about ten, and tuples built per entry
@@ -239,6 +252,18 @@ class D8XPool(EventEmitter):
         self.names: list[str] = [AMM]
         self.index: dict[str, int] = {AMM: 0}
         self.shares: dict[str, float] = {}
+        #: Whether each row is live (holds cash, a position or a locked-in value), per row, as
+        #: of the last commit.
+        self._live: list[bool] = [False]
+        #: Whether each row is in :attr:`_live_rows`.
+        self._listed: list[bool] = [False]
+        #: The listed rows, ascending: the live rows once the rows in :attr:`_toggled` are
+        #: moved in or out (:meth:`live_rows`, in one pass per read, however many changed).
+        self._live_rows: IntArray = np.empty(0, dtype=np.int64)
+        #: Rows whose liveness a commit changed since :attr:`_live_rows` was brought up to date.
+        self._toggled: set[int] = set()
+        #: Rows committed since the last accounting check (:meth:`check_invariants`).
+        self._written: set[int] = set()
         #: Called with each committed action's trace (tests observe the seed's order).
         self.hook_listener: HookListener | None = None
         # Each step's method, looked up once per step (a chain of tests cost more per trade).
@@ -557,11 +582,22 @@ class D8XPool(EventEmitter):
             for name in txn.new_names:
                 self.index[name] = len(self.names)
                 self.names.append(name)
+                self._live.append(False)
+                self._listed.append(False)
+        # The one place the margin arrays are written: the live rows and the rows written since
+        # the last check follow every write here.
+        live_of, written = self._live, self._written
         for row, m in txn.rows.items():
-            self._pos[row] = m.position
-            self._locked[row] = m.locked_in
-            self._cash[row] = m.cash
+            pos, locked, cash = m.position, m.locked_in, m.cash
+            self._pos[row] = pos
+            self._locked[row] = locked
+            self._cash[row] = cash
             self._fstart[row] = m.funding_start
+            live = bool(pos != 0.0 or cash != 0.0 or locked != 0.0)
+            if live != live_of[row]:
+                live_of[row] = live
+                self._toggled.add(row)
+            written.add(row)
         if txn.shares is not None:
             self.shares = txn.shares
         self.state = txn.st
@@ -569,6 +605,50 @@ class D8XPool(EventEmitter):
             self.emit_event(kind, txn.st.now, fields)
         if action is not None and self.hook_listener is not None:
             self.hook_listener(action, list(txn.trace))
+
+    def live_rows(self) -> IntArray:
+        """The rows holding cash, a position or a locked-in value, ascending, the AMM's among
+        them when it holds anything (do not modify).
+
+        Every other row holds exactly nothing: its margin balance is 0, it needs no margin and
+        it is never unsafe, bankrupt or long.
+        """
+        toggled = self._toggled
+        if toggled:
+            # The rows that turned live or empty since the last read, moved in or out at once
+            # (a row that turned and turned back is left where it is).
+            live_of, listed = self._live, self._listed
+            ins: list[int] = []
+            out: list[int] = []
+            for row in toggled:
+                live = live_of[row]
+                if live != listed[row]:
+                    listed[row] = live
+                    (ins if live else out).append(row)
+            toggled.clear()
+            rows = self._live_rows
+            if out:
+                out.sort()
+                rows = np.delete(rows, np.searchsorted(rows, out))
+            if ins:
+                ins.sort()
+                rows = np.insert(rows, np.searchsorted(rows, ins), ins)
+            self._live_rows = rows
+        return self._live_rows
+
+    def trader_live_rows(self) -> IntArray:
+        """:meth:`live_rows` without the AMM's (row 0)."""
+        rows = self.live_rows()
+        if rows.size and rows.item(0) == 0:
+            return rows[1:]
+        return rows
+
+    def amm_and_trader_live_rows(self) -> IntArray:
+        """The AMM's row (first, live or not), then :meth:`trader_live_rows`."""
+        rows = self.live_rows()
+        if rows.size and rows.item(0) == 0:
+            return rows
+        return np.concatenate((_AMM_ROWS, rows))
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -762,12 +842,19 @@ class D8XPool(EventEmitter):
         st.last_funding_time = st.now
 
     def _active_accounts(self, txn: _Txn) -> int:
-        pos = self.positions.copy()
+        """Traders holding a position, with the working copy's rows in place of the stored."""
+        # The stored positions of the live rows (every other row is flat), then each row the
+        # action touched counted as it is now instead of as it was stored.
+        count = int(np.count_nonzero(self._pos[self.trader_live_rows()]))
+        n = len(self.names)
         for row, m in txn.rows.items():
-            if row < len(pos):
-                pos[row] = m.position
-        n_new = sum(1 for r, m in txn.rows.items() if r >= len(pos) and m.position != 0.0)
-        return int(np.count_nonzero(pos[1:])) + n_new
+            if row == 0:
+                continue
+            if row < n and self._pos.item(row) != 0.0:
+                count -= 1
+            if m.position != 0.0:
+                count += 1
+        return count
 
     def _default_fund_target(self, txn: _Txn) -> float:
         st, g = txn.st, txn.st.governance
@@ -1533,18 +1620,31 @@ class D8XPool(EventEmitter):
 
     # -- vectorised views ----------------------------------------------------------------------
 
-    def margin_balances(self, at_mark: bool = True) -> FloatArray:
-        """Margin balance of every account (at the mark price), as of now."""
+    def margin_balances(self, at_mark: bool = True, rows: IntArray | None = None) -> FloatArray:
+        """Margin balance of every account (at the mark price), as of now.
+
+        ``rows``: of those rows only, in their order (each element the same float as the whole
+        array's: the same operations, element by element).
+        """
         st = self.view_state()
-        n = len(self.names)
         s2, s3, mark = self._prices(st)
         price = mark if at_mark else s2
         b2c = f.base_to_collateral(self.collateral, price, s2, s3)
         c2q = f.collateral_to_quote(self.collateral, s2, s3)
-        pos = self._pos[:n]
-        cash = self._cash[:n] - pos * (self._uaf_now(st) - self._fstart[:n])
-        out: FloatArray = pos * b2c + cash - self._locked[:n] / c2q
+        if rows is None:
+            n = len(self.names)
+            pos, cash0 = self._pos[:n], self._cash[:n]
+            fstart, locked = self._fstart[:n], self._locked[:n]
+        else:
+            pos, cash0 = self._pos[rows], self._cash[rows]
+            fstart, locked = self._fstart[rows], self._locked[rows]
+        cash = cash0 - pos * (self._uaf_now(st) - fstart)
+        out: FloatArray = pos * b2c + cash - locked / c2q
         return out
+
+    def amm_margin_balance(self) -> float:
+        """The AMM's margin balance at the mark (:meth:`margin_balances` of row 0)."""
+        return float(self.margin_balances(rows=_AMM_ROWS)[0])
 
     def amm_pnl(self) -> float:
         """The AMM's P&L so far: what the pool side (the AMM's margin account at the mark, the AMM
@@ -1552,17 +1652,17 @@ class D8XPool(EventEmitter):
         fund and the DF, LP deposits, less LP withdrawals). Fees earned count; bad debt the pool
         absorbed is lost."""
         st = self.view_state()
-        held = float(self.margin_balances()[0]) + st.amm_fund_cash + st.lp_cash
+        held = self.amm_margin_balance() + st.amm_fund_cash + st.lp_cash
         return held + st.default_fund_cash - st.pool_contributed
 
-    def margin_requirements(self, initial: bool) -> FloatArray:
-        """Initial or maintenance margin of every account (at the mark price), as of now."""
+    def margin_requirements(self, initial: bool, rows: IntArray | None = None) -> FloatArray:
+        """Initial or maintenance margin of every account (at the mark price), as of now
+        (``rows``: of those rows only, as in :meth:`margin_balances`)."""
         st = self.view_state()
         g = st.governance
-        n = len(self.names)
         s2, s3, mark = self._prices(st)
         b2c = f.base_to_collateral(self.collateral, mark, s2, s3)
-        pos = self._pos[:n]
+        pos = self._pos[: len(self.names)] if rows is None else self._pos[rows]
         rate = np.minimum(
             g.initial_margin_rate_alpha + g.margin_rate_beta * np.abs(pos),
             g.initial_margin_rate_cap,
@@ -1572,13 +1672,16 @@ class D8XPool(EventEmitter):
         out: FloatArray = np.abs(pos * b2c) * rate
         return out
 
-    def unsafe_rows(self) -> npt.NDArray[np.int64]:
-        """Rows below maintenance margin holding a position (the AMM's excluded)."""
-        n = len(self.names)
-        unsafe = (self.margin_balances() < self.margin_requirements(False)) & (self._pos[:n] != 0.0)
-        unsafe[0] = False
-        rows: npt.NDArray[np.int64] = np.flatnonzero(unsafe)
-        return rows
+    def unsafe_rows(self) -> IntArray:
+        """Rows below maintenance margin holding a position (the AMM's excluded), ascending.
+
+        Only the traders' live rows are read: every other row holds no position.
+        """
+        rows = self.trader_live_rows()
+        mbs = self.margin_balances(rows=rows)
+        unsafe = (mbs < self.margin_requirements(False, rows=rows)) & (self._pos[rows] != 0.0)
+        out: IntArray = rows[unsafe]
+        return out
 
     def pricing(self) -> tuple[float, float, float, float]:
         """(K2, L1, M (pricing capital), S2) as of now."""
@@ -1630,24 +1733,83 @@ class D8XPool(EventEmitter):
 
         return mid_after
 
-    def check_invariants(self) -> list[str]:
-        """Conservation across AMM margin, AMM fund, LP cash, DF and traders; signs; shares."""
-        st = self.state
-        n = len(self.names)
-        problems: list[str] = []
-        held = math.fsum(self.margin_balances().tolist()) + (
-            st.amm_fund_cash + st.lp_cash + st.default_fund_cash
+    def _checked_rows(self) -> IntArray:
+        """The rows the check between full ones reads, ascending: the live rows, and the AMM's
+        and each row written since the last check unless it holds exactly nothing."""
+        rows = self.live_rows()
+        written = self._written
+        written.add(0)
+        listed = self._listed
+        pos, cash, locked, fstart = self._pos, self._cash, self._locked, self._fstart
+        # A row that is not live was written empty: read one by one, it adds exactly nothing to
+        # any total (margin balance 0, not among the non-zero entries) and is left out; one that
+        # holds something after all (changed behind the commit's back) is read with the others.
+        extra = sorted(
+            r
+            for r in written
+            if not listed[r]
+            and (
+                pos.item(r) != 0.0
+                or cash.item(r) != 0.0
+                or locked.item(r) != 0.0
+                or not math.isfinite(fstart.item(r))
+            )
         )
+        if extra:
+            rows = np.insert(rows, np.searchsorted(rows, extra), extra)
+        return rows
+
+    def check_invariants(self, *, full: bool = True) -> list[str]:
+        """Conservation across AMM margin, AMM fund, LP cash, DF and traders; signs; shares.
+
+        Every total is taken the same way whatever rows it reads: the margin balances' as an
+        exact sum (``math.fsum``: correctly rounded, whatever the order and however many zeros
+        it adds), the cash and position sums (and the tolerances) over the non-zero entries in
+        row order. ``full=True`` reads every row. ``full=False`` (the check between full ones,
+        :meth:`D8XVenue.check_changed_invariants`) reads the live rows and looks at each row
+        written since the last check (and the AMM's), and finds exactly the problems the full
+        check would find now:
+
+        - every write of a margin row goes through :meth:`_commit`, which records the row as
+          written and keeps the live rows, so a row neither live nor written since the last
+          check was empty at its last write and still is: its margin balance is exactly 0 and it
+          adds nothing to any total (it is not even among the non-zero entries summed);
+        - a row written since the last check that is not live is read on its own: if it holds
+          exactly nothing it adds nothing either and is left out; if it holds something after
+          all (changed behind the commit's back after its last write) it is read with the live
+          rows;
+        - the rules here are all whole-book rules on those totals (D8X has no rule of one
+          account: a trader's cash may be negative) and on scalars of the state and the share
+          balances, so each total, each tolerance and each problem is the full check's, bit for
+          bit, at the tick it happens. A row changed behind the commit's back and not written
+          since the last check is found by the next full check.
+        """
+        st = self.state
+        if full:
+            n = len(self.names)
+            pos, cash = self._pos[:n], self._cash[:n]
+            mbs = self.margin_balances()
+        else:
+            rows = self._checked_rows()
+            pos, cash = self._pos[rows], self._cash[rows]
+            mbs = self.margin_balances(rows=rows)
+        self._written.clear()
+        problems: list[str] = []
+        held = math.fsum(mbs.tolist()) + (st.amm_fund_cash + st.lp_cash + st.default_fund_cash)
         expected = st.deposited - st.withdrawn + st.bad_debt + st.written_off
-        scale = abs(st.deposited) + abs(st.withdrawn) + float(np.abs(self._cash[:n]).sum()) + 1.0
+        # The non-zero entries only, in row order: the same array (so the same pairwise sum)
+        # from every row as from the rows that can hold anything.
+        abs_cash = np.abs(cash[cash != 0.0])
+        scale = abs(st.deposited) + abs(st.withdrawn) + float(abs_cash.sum()) + 1.0
         if abs(held - expected) > 1e-9 * scale:
             problems.append(
                 f"collateral not conserved: Σ margin balances + funds = {held:.12g}"
                 f" but deposits − withdrawals + bad debt = {expected:.12g}"
             )
         if st.status is not Status.SETTLED:
-            total = float(self._pos[:n].sum())
-            if abs(total) > 1e-9 * (float(np.abs(self._pos[:n]).sum()) + 1.0):
+            held_pos = pos[pos != 0.0]
+            total = float(held_pos.sum())
+            if abs(total) > 1e-9 * (float(np.abs(held_pos).sum()) + 1.0):
                 problems.append(f"positions do not net to zero: {total:.12g}")
         for name in ("amm_fund_cash", "lp_cash", "default_fund_cash"):
             if getattr(st, name) < -1e-9 * scale:

@@ -375,7 +375,7 @@ class Replay(ReplayRunner):
             "trader_exposure_ema": lambda: st.trader_exposure_ema,
             "amm_exposure_ema_short": lambda: st.amm_exposure_ema_short,
             "amm_exposure_ema_long": lambda: st.amm_exposure_ema_long,
-            "amm_margin_balance": lambda: float(pool.margin_balances()[0]),
+            "amm_margin_balance": pool.amm_margin_balance,
             "amm_cash": lambda: pool.margin(0).cash,
             "amm_pnl": pool.amm_pnl,
             "emergency_shortfall": lambda: st.emergency_shortfall,

@@ -6,6 +6,12 @@ contract is the unit accumulated funding (collateral per contract); the rules' m
 the cap of the initial margin rate and the maintenance rate at that cap (what a position of any
 size needs once |pos| × β has reached the cap), the trade fee is the treasury plus the LP fee,
 and the funding dampener is the funding clamp Δ.
+
+The per-tick reads (the liquidatable accounts, :meth:`D8XVenue.observe`, open interest and the
+accounting check between full ones) look at the pool's live rows only
+(:meth:`~perpsim.engine.venues.d8x.pool.D8XPool.live_rows`), with the whole scans' results bit
+for bit: a tick costs what the accounts holding something cost, not every account the run has
+opened.
 """
 
 from __future__ import annotations
@@ -252,7 +258,10 @@ class D8XVenue:
 
     def open_interest(self) -> float:
         """Contracts held long by traders and the AMM."""
-        pos = self.pool.positions
+        # The live rows' positions: the long ones are the whole column's, in the same (row)
+        # order, so the same sum at the cost of the live rows only.
+        pool = self.pool
+        pos = pool._pos[pool.live_rows()]
         return float(pos[pos > 0.0].sum())
 
     # -- accounts, liquidation, keepers --------------------------------------------------------
@@ -336,7 +345,8 @@ class D8XVenue:
         return self.pool.names[row]
 
     def liquidatable_accounts(self) -> IntArray:
-        """Rows below maintenance margin holding a position (NORMAL only), one scan."""
+        """Rows below maintenance margin holding a position (NORMAL only), one scan of the live
+        rows."""
         if self.pool.state.status is not Status.NORMAL:
             return np.empty(0, dtype=np.int64)
         return self.pool.unsafe_rows()
@@ -386,12 +396,12 @@ class D8XVenue:
         return self.pool.settle_shares(holder, shares)
 
     def accounts_to_settle(self) -> IntArray:
-        """Trader rows that still hold cash or a position."""
+        """Trader rows that still hold cash or a position (among the live rows: no other row
+        holds anything)."""
         pool = self.pool
-        n = len(pool.names)
-        holding = (pool._cash[:n] != 0.0) | (pool._pos[:n] != 0.0)
-        holding[0] = False
-        rows: IntArray = np.flatnonzero(holding)
+        live = pool.trader_live_rows()
+        holding = (pool._cash[live] != 0.0) | (pool._pos[live] != 0.0)
+        rows: IntArray = live[holding]
         return rows
 
     def settle(self, account: str | int) -> float:
@@ -428,9 +438,12 @@ class D8XVenue:
         pool = self.pool
         st = pool.view_state()
         normal = st.status is Status.NORMAL
-        mbs = pool.margin_balances()
-        mms = pool.margin_requirements(False)
-        has_pos = pool.positions != 0.0
+        # The AMM's row, then the traders' live rows: a trader row that is not live holds
+        # nothing, so it is neither unsafe nor bankrupt (the counts are the whole scan's).
+        rows = pool.amm_and_trader_live_rows()
+        mbs = pool.margin_balances(rows=rows)
+        mms = pool.margin_requirements(False, rows=rows)
+        has_pos = pool._pos[rows] != 0.0
         k2, l1, _, s2 = pool.pricing()
         if normal:
             txn = pool.view_txn()
@@ -501,3 +514,20 @@ class D8XVenue:
     def check_invariants(self) -> list[str]:
         """Conservation across AMM margin, AMM fund, LP cash, DF and traders; signs; shares."""
         return self.pool.check_invariants()
+
+    def check_changed_invariants(self) -> list[str]:
+        """The problems :meth:`check_invariants` would find now, reading only the live rows and
+        the rows written since the last check (:class:`~perpsim.engine.venue.IncrementalAccounting`;
+        the model checks every row every few ticks and at the end).
+
+        Why it catches every violation the full check catches, at the tick it happens: every
+        write of a margin row goes through the pool's commit, which records the row and keeps
+        the live rows, so every row left out holds exactly nothing (a row written since the last
+        check is looked at on its own, and read if it holds anything) and adds nothing to any
+        total; D8X's rules are whole-book rules (conservation, positions netting to zero, the
+        funds' signs, the share balances) whose totals are taken the same way from any rows
+        (an exact ``math.fsum``, or a sum of the non-zero entries in row order), so the totals,
+        tolerances and problems are the full check's bit for bit (see
+        :meth:`~perpsim.engine.venues.d8x.pool.D8XPool.check_invariants`).
+        """
+        return self.pool.check_invariants(full=False)

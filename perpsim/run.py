@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,9 +35,9 @@ import pandas as pd
 
 from perpsim import __version__
 from perpsim.errors import ConfigError, InvariantViolation
-from perpsim.io import atomic_write_bytes, atomic_write_text
+from perpsim.io import atomic_write_bytes, atomic_write_text, atomic_writer
 from perpsim.metrics import DEFAULT_PRICE_IMPACT_SIZE, format_metric, metric_label, run_summary
-from perpsim.model import PerpModel
+from perpsim.model import EventLog, PerpModel
 
 if TYPE_CHECKING:
     from perpsim.scenario import Scenario
@@ -52,13 +52,24 @@ class RunResult:
     summary: dict[str, Any]
     manifest: dict[str, Any]
     timeseries: pd.DataFrame
-    events: pd.DataFrame
+    #: The run's events as the model logged them (columns): :attr:`events` is their table.
+    event_log: EventLog
     accounts: pd.DataFrame
     out_dir: Path | None = None
     #: Agents' own tables by file name (``vaults``: the GLP vault family's rows), if any.
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     error: str | None = None
     files: list[Path] = field(default_factory=list)
+
+    @functools.cached_property
+    def events(self) -> pd.DataFrame:
+        """The event table (``events.parquet``), built when first asked for.
+
+        A long run's table is large (a million events take ~400 MB as a DataFrame, against
+        ~30 MB in the log): :func:`write_outputs` writes it from the log in pieces instead, and
+        a sweep that keeps only summaries never builds it.
+        """
+        return self.event_log.frame()
 
 
 def git_commit(path: Path | None = None) -> str | None:
@@ -325,7 +336,7 @@ def run_scenario(
         summary=summary,
         manifest=manifest,
         timeseries=timeseries_frame(model),
-        events=model.event_log.frame(),
+        event_log=model.event_log,
         accounts=pd.DataFrame(accounts),
         error=error,
         tables=agent_tables(model),
@@ -366,12 +377,46 @@ def release_model(model: PerpModel) -> None:
         ids.pop(model, None)
 
 
+#: Rows of a Parquet row group: pyarrow's default (``pyarrow.parquet.write_table`` with no
+#: ``row_group_size``), so that a table written in pieces of this many rows is the same file,
+#: byte for byte, as the whole table written at once.
+PARQUET_ROW_GROUP_ROWS = 1024 * 1024
+
+
 def _table_bytes(df: pd.DataFrame, fmt: str) -> bytes:
     if fmt == "csv":
         return df.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ").encode("utf-8")
     buf = io.BytesIO()
     df.to_parquet(buf, index=False, engine="pyarrow", compression="zstd")
     return buf.getvalue()
+
+
+def write_table_pieces(path: Path, pieces: Iterable[pd.DataFrame], fmt: str) -> None:
+    """Write a table given as consecutive pieces to ``path`` atomically, one piece in memory.
+
+    The file is the one :func:`_table_bytes` makes of the pieces put together, byte for byte,
+    when every piece but the last has :data:`PARQUET_ROW_GROUP_ROWS` rows (Parquet: each
+    piece is one row group, as pyarrow cuts a whole table; CSV: the header once, then rows).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with atomic_writer(path) as fh:
+        if fmt == "csv":
+            for i, piece in enumerate(pieces):
+                text = piece.to_csv(index=False, header=i == 0, date_format="%Y-%m-%dT%H:%M:%SZ")
+                fh.write(text.encode("utf-8"))
+            return
+        writer: pq.ParquetWriter | None = None
+        try:
+            for piece in pieces:
+                table = pa.Table.from_pandas(piece, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(fh, table.schema, compression="zstd")
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def _json_default(obj: Any) -> Any:
@@ -417,16 +462,20 @@ def write_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = "csv" if fmt == "csv" else "parquet"
     written: list[Path] = []
-    tables: list[tuple[str, pd.DataFrame]] = []
+    tables: list[tuple[str, pd.DataFrame | None]] = []
     if keep in ("timeseries", "all"):
         tables.append(("timeseries", result.timeseries))
     if keep == "all":
-        tables.append(("events", result.events))
+        tables.append(("events", None))  # from the log, in pieces
         tables.append(("accounts", result.accounts))
         tables.extend(result.tables.items())
     for name, df in tables:
         path = out_dir / f"{name}.{ext}"
-        atomic_write_bytes(path, _table_bytes(df, fmt))
+        if df is None:
+            pieces = result.event_log.frames(PARQUET_ROW_GROUP_ROWS)
+            write_table_pieces(path, pieces, fmt)
+        else:
+            atomic_write_bytes(path, _table_bytes(df, fmt))
         written.append(path)
     path = out_dir / "summary.json"
     atomic_write_text(path, json_text(result.summary))

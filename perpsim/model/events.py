@@ -603,62 +603,135 @@ class EventLog:
         Equal, dtypes and missing values included, to :func:`events_frame` of the records.
         """
         self._commit()
+        if self._n == 0:
+            return events_frame([])
+        return self._frame_of(0, self._n, self._column_context())
+
+    def frames(self, rows: int) -> Iterator[pd.DataFrame]:
+        """The log's :meth:`frame` in consecutive pieces of ``rows`` rows (the last shorter).
+
+        Each piece equals the same rows of :meth:`frame` (values, dtypes and texts: a value's
+        text is decided over the whole log, as there), with its own index from 0; the whole
+        frame is never built, so writing a long run's events costs one piece of memory.
+
+        Raises:
+            ValueError: ``rows`` is not positive.
+        """
+        if rows <= 0:
+            raise ValueError(f"rows must be positive, got {rows}")
+        self._commit()
         n = self._n
         if n == 0:
-            return events_frame([])
+            yield events_frame([])
+            return
+        context = self._column_context()
+        for start in range(0, n, rows):
+            yield self._frame_of(start, min(n, start + rows), context)
+
+    def _column_context(self) -> _FrameContext:
+        """What every piece of the frame shares: each row's block and position, each key's
+        blocks, the frame's texts and the whole columns of keys with odd values."""
+        n = self._n
         row_block = self._row_block[:n]
         # Each block's rows, in order: its positions 0..m-1 are these rows one for one.
         order = np.argsort(row_block, kind="stable")
         bounds = np.cumsum(np.bincount(row_block, minlength=len(self._blocks)))
         block_rows = np.split(order, bounds[:-1])
+        parts: dict[str, list[tuple[Int64Array, _Block, int]]] = {}
+        lookups: dict[str, npt.NDArray[np.object_]] = {}
+        whole: dict[str, pd.Series] = {}
+        complete: set[str] = set()
+        for col in EVENT_COLUMNS:
+            cols = [(block_rows[b.id], b, b.keys.index(col)) for b in self._blocks if col in b.keys]
+            parts[col] = cols
+            present = sum(r.size for r, _, _ in cols)
+            if present == n:
+                complete.add(col)
+            storage, table = self._storage[col]
+            if col in self._exotic_keys:
+                whole[col] = self._exotic_column(col, n, cols)
+            elif storage == _CODE:
+                assert table is not None
+                texts = _texts(col, table, has_missing=present < n)
+                lookup = np.empty(len(texts) + 1, dtype=object)
+                lookup[:-1] = texts
+                lookup[-1] = None  # code -1: the record had no such key
+                lookups[col] = lookup
+        return _FrameContext(parts, lookups, whole, frozenset(complete))
+
+    def _frame_of(self, start: int, stop: int, context: _FrameContext) -> pd.DataFrame:
         data: dict[str, Any] = {}
         for col in EVENT_COLUMNS:
-            parts = [
-                (block_rows[b.id], b, b.keys.index(col)) for b in self._blocks if col in b.keys
-            ]
-            data[col] = self._frame_column(col, n, parts)
+            if col in context.whole:
+                piece = context.whole[col].iloc[start:stop]
+                data[col] = piece.reset_index(drop=True)
+                continue
+            # The rows of each block that fall in [start, stop), and their block positions
+            # (a block's rows are increasing, so both are one contiguous range).
+            parts = []
+            for rows, block, j in context.parts[col]:
+                lo, hi = np.searchsorted(rows, (start, stop)).tolist()
+                if hi > lo:
+                    parts.append((rows[lo:hi] - start, block, j, lo, hi))
+            data[col] = self._frame_column(col, stop - start, parts, context)
         df = pd.DataFrame(data, columns=list(EVENT_COLUMNS))
         df["time"] = pd.to_datetime(df["time"].astype("int64"), unit="s", utc=True)
         return df
 
-    def _frame_column(
+    def _exotic_column(
         self, col: str, n: int, parts: list[tuple[Int64Array, _Block, int]]
     ) -> pd.Series:
-        storage, table = self._storage[col]
-        present = sum(rows.size for rows, _, _ in parts)
-        if col in self._exotic_keys:
-            # Some value is not of the column's type: let pandas read the column as it reads
-            # the records (a column of objects, NaN where a record lacks the key).
-            objects: list[Any] = [math.nan] * n
-            for rows, block, j in parts:
-                values = block.values_at(j, np.arange(rows.size, dtype=np.int64))
-                for i, v in zip(rows.tolist(), values, strict=True):
-                    objects[i] = v
-            return _legacy_column(col, objects)
+        # Some value is not of the column's type: let pandas read the column as it reads the
+        # records (a column of objects, NaN where a record lacks the key), over the whole log.
+        objects: list[Any] = [math.nan] * n
+        for rows, block, j in parts:
+            values = block.values_at(j, np.arange(rows.size, dtype=np.int64))
+            for i, v in zip(rows.tolist(), values, strict=True):
+                objects[i] = v
+        return _legacy_column(col, objects)
+
+    def _frame_column(
+        self,
+        col: str,
+        n: int,
+        parts: list[tuple[Int64Array, _Block, int, int, int]],
+        context: _FrameContext,
+    ) -> pd.Series:
+        """Column ``col`` of ``n`` rows from ``parts``: (the rows, block, key index, first and
+        last + 1 block position)."""
+        storage, _ = self._storage[col]
         if storage == _CODE:
-            assert table is not None
             codes = np.full(n, -1, dtype=np.int32)
-            for rows, block, j in parts:
-                codes[rows] = block.data[j][: rows.size]
-            texts = _texts(col, table, has_missing=present < n)
-            lookup = np.empty(len(texts) + 1, dtype=object)
-            lookup[:-1] = texts
-            lookup[-1] = None  # code -1: the record had no such key
+            for rows, block, j, lo, hi in parts:
+                codes[rows] = block.data[j][lo:hi]
             # Already str or None: what the records' column gives after _text, so only the
             # conversion to the string dtype is left.
-            return pd.Series(lookup[codes], dtype=object).astype("string")
-        if storage == _INT and present == n:
+            return pd.Series(context.lookups[col][codes], dtype=object).astype("string")
+        # Whether every record of the whole log has the key, not only this piece's: ints some
+        # records lack go through float64, in every piece as in the whole frame.
+        if storage == _INT and col in context.complete:
             ints = np.empty(n, dtype=np.int64)
-            for rows, block, j in parts:
-                ints[rows] = block.data[j][: rows.size]
+            for rows, block, j, lo, hi in parts:
+                ints[rows] = block.data[j][lo:hi]
             return pd.Series(ints).astype("Int64")
         # Floats, or ints some records lack: pandas reads the latter as float64 with NaN too.
         floats = np.full(n, np.nan, dtype=np.float64)
-        for rows, block, j in parts:
-            floats[rows] = block.data[j][: rows.size]
+        for rows, block, j, lo, hi in parts:
+            floats[rows] = block.data[j][lo:hi]
         if storage == _INT:
             return pd.Series(floats).astype("Int64")
         return pd.Series(floats)
+
+
+@dataclass(frozen=True)
+class _FrameContext:
+    """What the pieces of one :meth:`EventLog.frames` share (see ``_column_context``)."""
+
+    parts: dict[str, list[tuple[Int64Array, _Block, int]]]
+    lookups: dict[str, npt.NDArray[np.object_]]
+    whole: dict[str, pd.Series]
+    #: Keys every record of the log has.
+    complete: frozenset[str]
 
 
 class _Absent(Exception):

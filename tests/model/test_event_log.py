@@ -10,8 +10,11 @@ their keys, key order, values and value types.
 from __future__ import annotations
 
 import enum
+import io
 import math
+import tempfile
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +25,7 @@ from hypothesis import strategies as st
 
 from perpsim.model import EVENT_COLUMNS, EventLog, events_frame
 from perpsim.model import events as events_module
-from perpsim.run import _table_bytes
+from perpsim.run import PARQUET_ROW_GROUP_ROWS, _table_bytes, write_table_pieces
 
 _TEXT = ("kind", "account", "counterparty", "side", "key", "value", "rule", "stage")
 
@@ -87,7 +90,33 @@ def check_log(records: list[dict[str, Any]]) -> EventLog:
     else:
         assert_same_frame(log.frame(), want)
         assert_same_frame(events_frame(records), want)
+        n = len(records)
+        # Pieces of one row and of a few, and the whole; long logs in three pieces (a row
+        # group per piece costs the writer the same whatever its size).
+        sizes = (1, 3, max(n, 1)) if n <= 60 else (n // 3 + 1, n)
+        for rows in sizes:
+            assert_same_pieces(log, want, rows)
     return log
+
+
+def assert_same_pieces(log: EventLog, want: pd.DataFrame, rows: int) -> None:
+    """``frames(rows)`` gives the frame's rows piece by piece, and the files written from the
+    pieces are the whole table's, byte for byte (Parquet: one row group per piece)."""
+    pieces = list(log.frames(rows))
+    assert len(pieces) == max(1, math.ceil(len(want) / rows))
+    for i, piece in enumerate(pieces):
+        part = want.iloc[i * rows : (i + 1) * rows].reset_index(drop=True)
+        assert list(piece.dtypes) == list(part.dtypes)
+        assert piece.index.equals(part.index)
+        assert piece.equals(part)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events"
+        write_table_pieces(path, log.frames(rows), "csv")
+        assert path.read_bytes() == _table_bytes(want, "csv")
+        write_table_pieces(path, log.frames(rows), "parquet")
+        buf = io.BytesIO()
+        want.to_parquet(buf, index=False, engine="pyarrow", compression="zstd", row_group_size=rows)
+        assert path.read_bytes() == buf.getvalue()
 
 
 def trade(i: int, kind: str = "buy") -> dict[str, Any]:
@@ -425,3 +454,34 @@ def test_random_record_sequences(records: list[dict[str, Any]]) -> None:
             except TypeError:  # values a Counter cannot add
                 return
             assert repr(log.sum_by("account", "amount", *kinds)) == repr(want)
+
+
+def test_frames_rejects_a_size_below_one() -> None:
+    with pytest.raises(ValueError, match="rows must be positive"):
+        next(filled([trade(1)]).frames(0))
+
+
+def test_pieces_of_the_row_group_size_are_the_whole_table_file(tmp_path: Path) -> None:
+    """pyarrow cuts a whole table into row groups of PARQUET_ROW_GROUP_ROWS: so do the pieces.
+
+    A table one row longer than a row group is written whole (as ``perpsim run`` wrote
+    ``events.parquet`` before it wrote the log in pieces) and in pieces: the same bytes.
+    """
+    n = PARQUET_ROW_GROUP_ROWS + 1
+    log = EventLog()
+    kinds = ("buy", "sell", "deposit")
+    # Two shapes, so that the pieces take rows of several blocks.
+    for i in range(n):
+        if i % 5:
+            log.append(
+                {"kind": kinds[i % 3], "time": 1_700_000_000 + i, "tick": i, "amount": i / 8}
+            )
+        else:
+            log.append({"kind": "halt", "time": 1_700_000_000 + i, "tick": i, "key": "x"})
+    whole = _table_bytes(log.frame(), "parquet")
+    path = tmp_path / "events.parquet"
+    write_table_pieces(path, log.frames(PARQUET_ROW_GROUP_ROWS), "parquet")
+    assert path.read_bytes() == whole
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(path).num_row_groups == 2

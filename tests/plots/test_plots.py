@@ -149,7 +149,7 @@ def scripted_run(
         summary=run_summary(model, accounts),
         manifest=manifest,
         timeseries=timeseries_frame(model),
-        events=model.event_log.frame(),
+        event_log=model.event_log,
         accounts=pd.DataFrame(accounts),
     )
     write_outputs(result, out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import struct
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -18,10 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpsim.engine.core.index import SettableOracle
+from perpsim.engine.core.status import Status
 from perpsim.engine.venues.predy import formulas as fx
 from perpsim.engine.venues.predy.config import PredyParams
 from perpsim.engine.venues.predy.formulas import FUTURE, SQUARED, SpreadInfo
 from perpsim.engine.venues.predy.pool import PoolState, PredyMarket, VaultRow, Vaults
+from perpsim.engine.venues.predy.venue import PredyVenue
 from perpsim.errors import BadAmountError, LotSizeError, UnknownAccountError
 
 T0 = 1_700_000_000
@@ -198,3 +201,143 @@ def test_rates_marks_and_funding_agree_with_the_general_formulas() -> None:
         assert bits(m.marks()[i]) == bits(mark) == bits(m.mark(i))
         pend = fx.index_price(i, 1000.0) * general * 3600 / p.funding_period
         assert bits(m.pending_funding()[i]) == bits(pend)
+
+
+def reference_gap(venue: PredyVenue, v: VaultRow) -> Callable[[float], float]:
+    """The vault's value less its MinCollateral at index s, as it was written: the market's own
+    vault value and ``fx.min_collateral``."""
+    m = venue.market
+    rates = (m.current_rate(FUTURE), m.current_rate(SQUARED))
+    funding = m.funding_now()
+    p = m.params
+
+    def gap(s: float) -> float:
+        marks = (
+            fx.index_price(FUTURE, s) * (1.0 + rates[0]),
+            fx.index_price(SQUARED, s) * (1.0 + rates[1]),
+        )
+        value = m.vault_value(v, marks, funding)
+        mc = fx.min_collateral(
+            s,
+            v.position[0],
+            v.position[1],
+            rates[0],
+            rates[1],
+            risk_param=p.vault_risk_param,
+            min_margin=p.min_margin,
+        )
+        return value - mc
+
+    return gap
+
+
+def reference_liquidation_price(venue: PredyVenue, v: VaultRow) -> float:
+    """``PredyVenue._liquidation_price`` as it was written: sixty bisection steps."""
+    m = venue.market
+    if v.position == (0.0, 0.0) or m.status is not Status.NORMAL:
+        return 0.0
+    spot = m.spot()
+    gap = reference_gap(venue, v)
+    if gap(spot) < 0.0:
+        return fx.index_price(venue.i, spot)
+    for lo_f, hi_f in ((0.01, 1.0), (1.0, 100.0)):
+        lo, hi = spot * lo_f, spot * hi_f
+        glo, ghi = gap(lo), gap(hi)
+        if (glo < 0.0) == (ghi < 0.0):
+            continue
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            if (gap(mid) < 0.0) == (glo < 0.0):
+                lo = mid
+            else:
+                hi = mid
+        near = hi if lo_f < 1.0 else lo
+        return fx.index_price(venue.i, near)
+    return 0.0
+
+
+@pytest.fixture(scope="module")
+def rated_market() -> PredyMarket:
+    """A market with open interest in both products, an hour on: non-zero funding rates."""
+    m = traded_market()
+    m.trade("alice", (3.0, 2.0))
+    m.set_time(T0 + 3600)
+    return m
+
+
+position = st.one_of(signed_zeros, st.floats(-500.0, 500.0, allow_nan=False))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    usdc=st.floats(-1e6, 1e7, allow_nan=False),
+    q0=position,
+    q1=position,
+    e0=st.floats(0.0, 5000.0),
+    e1=st.floats(0.0, 3000.0),
+    f0=st.floats(-50.0, 50.0),
+    f1=st.floats(-50.0, 50.0),
+    product=st.sampled_from(["future", "squared"]),
+)
+def test_liquidation_price_is_the_bisection_as_written(
+    rated_market: PredyMarket,
+    usdc: float,
+    q0: float,
+    q1: float,
+    e0: float,
+    e1: float,
+    f0: float,
+    f1: float,
+    product: str,
+) -> None:
+    """The view's liquidation price (gap written out, the bisection stopped at the end of the
+    floats) is the original code's, bit for bit, over vaults safe, unsafe, long and short."""
+    venue = PredyVenue(rated_market, product)
+    v = VaultRow(usdc, (q0, q1), (e0, e1), (f0, f1))
+    assert bits(venue._liquidation_price(v)) == bits(reference_liquidation_price(venue, v))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    usdc=st.floats(-1e6, 1e7, allow_nan=False),
+    q0=position,
+    q1=position,
+    e0=st.floats(0.0, 5000.0),
+    e1=st.floats(0.0, 3000.0),
+    f0=st.floats(-50.0, 50.0),
+    f1=st.floats(-50.0, 50.0),
+    index=st.floats(1e-3, 1e6),
+)
+def test_liquidation_gap_is_value_less_min_collateral(
+    rated_market: PredyMarket,
+    usdc: float,
+    q0: float,
+    q1: float,
+    e0: float,
+    e1: float,
+    f0: float,
+    f1: float,
+    index: float,
+) -> None:
+    """The gap written out is the vault value less MinCollateral, bit for bit, at any index."""
+    venue = PredyVenue(rated_market, "future")
+    v = VaultRow(usdc, (q0, q1), (e0, e1), (f0, f1))
+    assert bits(venue._liquidation_gap(v)(index)) == bits(reference_gap(venue, v)(index))
+
+
+def test_liquidation_price_cases_where_the_bisection_runs(rated_market: PredyMarket) -> None:
+    """Vaults whose liquidation price lies below or above the spot (each bracket's loop runs)."""
+    found = {"below": 0, "above": 0}
+    spot = rated_market.spot()
+    for product in ("future", "squared"):
+        venue = PredyVenue(rated_market, product)
+        for q in (-40.0, -3.0, 3.0, 40.0):
+            for usdc in (2_000.0, 20_000.0, 200_000.0):
+                v = VaultRow(usdc, (q, q / 2), (spot, spot * spot / 10_000.0), (0.0, 0.0))
+                got = venue._liquidation_price(v)
+                assert bits(got) == bits(reference_liquidation_price(venue, v))
+                if 0.0 < got < venue.index_price():
+                    found["below"] += 1
+                elif got > venue.index_price():
+                    found["above"] += 1
+    assert found["below"] > 0 and found["above"] > 0

@@ -23,7 +23,9 @@ measured value, and ``meets_targets`` lists them all):
   own start-up (``python -c pass``) is measured beside them for context.
 - ``e2e``: ``scenarios/e2e_30d.yaml`` (30 days of 1-minute ticks, invariants checked, every
   tick recorded) with 1,000 and 10,000 noise traders (and 100,000 with ``--full``), each run in
-  a fresh subprocess so its peak memory (max RSS) is its own: 10,000 traders <= 6 s, <= 1 GB
+  a fresh subprocess so its peak memory (max RSS) is its own; the time (``wall_s``) and the
+  peak are the run and the writing of its tables (``run_s`` + ``write_s``, as ``perpsim run
+  --no-plots`` after its imports): 10,000 traders <= 6 s, <= 1 GB
   (10^9 bytes), >= 300,000 trades; 100,000 traders <= 60 s, <= 2 GB; invariants ok.
 - ``growth``: ms per tick of the tick loop (model build excluded) of the 10,000-trader e2e at 30
   days (the ``e2e`` case's runs when it ran in this invocation) over the same at 3 days:

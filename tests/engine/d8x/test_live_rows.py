@@ -223,7 +223,7 @@ def apply(pool: D8XPool, oracle: SettableOracle, op: str, who: int, x: float) ->
         elif op == "update":
             pool.update("liq")
     except EngineError:
-        pass
+        pass  # a rejected operation leaves the pool as it was: the checks that follow see it
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -266,62 +266,34 @@ def rated_market() -> PredyMarket:
 
 
 position = st.one_of(signed_zeros, st.floats(-500.0, 500.0, allow_nan=False))
+#: Vaults safe, unsafe, long, short, in one product or both, with any entry and funding.
+vaults = st.builds(
+    VaultRow,
+    st.floats(-1e6, 1e7, allow_nan=False),
+    st.tuples(position, position),
+    st.tuples(st.floats(0.0, 5000.0), st.floats(0.0, 3000.0)),
+    st.tuples(st.floats(-50.0, 50.0), st.floats(-50.0, 50.0)),
+)
 
 
 @settings(max_examples=400, deadline=None)
-@given(
-    usdc=st.floats(-1e6, 1e7, allow_nan=False),
-    q0=position,
-    q1=position,
-    e0=st.floats(0.0, 5000.0),
-    e1=st.floats(0.0, 3000.0),
-    f0=st.floats(-50.0, 50.0),
-    f1=st.floats(-50.0, 50.0),
-    product=st.sampled_from(["future", "squared"]),
-)
+@given(v=vaults, product=st.sampled_from(["future", "squared"]))
 def test_liquidation_price_is_the_bisection_as_written(
-    rated_market: PredyMarket,
-    usdc: float,
-    q0: float,
-    q1: float,
-    e0: float,
-    e1: float,
-    f0: float,
-    f1: float,
-    product: str,
+    rated_market: PredyMarket, v: VaultRow, product: str
 ) -> None:
     """The view's liquidation price (gap written out, the bisection stopped at the end of the
-    floats) is the original code's, bit for bit, over vaults safe, unsafe, long and short."""
+    floats) is the original code's, bit for bit."""
     venue = PredyVenue(rated_market, product)
-    v = VaultRow(usdc, (q0, q1), (e0, e1), (f0, f1))
     assert bits(venue._liquidation_price(v)) == bits(reference_liquidation_price(venue, v))
 
 
 @settings(max_examples=400, deadline=None)
-@given(
-    usdc=st.floats(-1e6, 1e7, allow_nan=False),
-    q0=position,
-    q1=position,
-    e0=st.floats(0.0, 5000.0),
-    e1=st.floats(0.0, 3000.0),
-    f0=st.floats(-50.0, 50.0),
-    f1=st.floats(-50.0, 50.0),
-    index=st.floats(1e-3, 1e6),
-)
+@given(v=vaults, index=st.floats(1e-3, 1e6))
 def test_liquidation_gap_is_value_less_min_collateral(
-    rated_market: PredyMarket,
-    usdc: float,
-    q0: float,
-    q1: float,
-    e0: float,
-    e1: float,
-    f0: float,
-    f1: float,
-    index: float,
+    rated_market: PredyMarket, v: VaultRow, index: float
 ) -> None:
     """The gap written out is the vault value less MinCollateral, bit for bit, at any index."""
     venue = PredyVenue(rated_market, "future")
-    v = VaultRow(usdc, (q0, q1), (e0, e1), (f0, f1))
     assert bits(venue._liquidation_gap(v)(index)) == bits(reference_gap(venue, v)(index))
 
 

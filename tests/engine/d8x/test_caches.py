@@ -19,6 +19,7 @@ from perpsim.engine.venues.d8x.formulas import Collateral
 from perpsim.engine.venues.d8x.governance import D8XGovernance
 from perpsim.engine.venues.d8x.hook import Action
 from perpsim.engine.venues.d8x.pool import CollateralPrice, D8XPool
+from perpsim.engine.venues.d8x.venue import D8XVenue
 from perpsim.errors import EngineError
 
 T0 = 1_700_000_000
@@ -166,3 +167,54 @@ def test_a_probe_made_before_a_trade_keeps_pricing_the_state_it_was_made_in() ->
     pool.quote(20 * lot)
     pool.trade("alice", 20 * lot)
     assert probe(30 * lot) == first
+
+
+def small_trade(pool: D8XPool, oracle: SettableOracle, i: int) -> None:
+    lot = pool.state.governance.lot_size
+    pool.trade(TRADERS[i % len(TRADERS)], 11 * lot * (1.0 if i % 2 else -1.0))
+
+
+@pytest.mark.parametrize("collateral", [Collateral.QUOTE, Collateral.QUANTO])
+@pytest.mark.parametrize(
+    "between",
+    [nothing, clock, index, collateral_price, governance, deposit, keeper, in_place, small_trade],
+)
+def test_size_for_price_asked_again_answers_what_it_finds_afresh(
+    collateral: Collateral, between: Between
+) -> None:
+    """The venue keeps its last size_for_price answer for the same target on the same prepared
+    working copy: whatever happens between two questions, the answer is the one a venue that
+    keeps nothing finds, bit for bit, and the pools stay identical."""
+    kept_pool, kept_oracle, kept_log = make_pool(collateral)
+    fresh_pool, fresh_oracle, fresh_log = make_pool(collateral)
+    kept, fresh = D8XVenue(kept_pool), D8XVenue(fresh_pool)
+    found: list[float] = []
+    search = kept._size_for_price
+
+    def counted(t: float) -> float:
+        found.append(t)
+        return search(t)
+
+    kept._size_for_price = counted  # type: ignore[method-assign]
+    asked = 0
+    for i in range(24):
+        mid = kept_pool.quote(0.0)[1]
+        target = mid * (1.0 + 0.002 * ((i % 5) - 2))
+        for _ in range(2):  # the second question of a round is the one the venue may keep
+            fresh._sized = None
+            got = kept.size_for_price(target)
+            assert repr(got) == repr(fresh.size_for_price(target))
+            asked += got != 0.0
+            for pool, oracle in ((kept_pool, kept_oracle), (fresh_pool, fresh_oracle)):
+                between(pool, oracle, i)
+            assert state(kept_pool) == state(fresh_pool)
+        if i % 3 == 0:
+            for pool in (kept_pool, fresh_pool):
+                pool.set_time(pool.state.now + 60)
+    assert kept_log == fresh_log
+    assert asked > 0  # the bisection ran, not only the early answers
+    # Nothing between the two questions of a round: the second is answered from the first.
+    if between is nothing:
+        assert len(found) == 24
+    if between in (deposit, small_trade, in_place):  # each changes what the probes see
+        assert len(found) == 48

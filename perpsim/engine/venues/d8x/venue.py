@@ -83,6 +83,9 @@ class D8XVenue:
         self.pool = pool
         self._rules_key: D8XGovernance | None = None
         self._rules: VenueRules | None = None
+        # The last size_for_price answer: (the pool's prepared working copy it was found on,
+        # the target, the size).
+        self._sized: tuple[object, float, float] | None = None
 
     # -- time, status, rules -------------------------------------------------------------------
 
@@ -183,6 +186,20 @@ class D8XVenue:
         pool = self.pool
         if pool.state.status is not Status.NORMAL:
             return 0.0
+        # The probes are a function of the pool's prepared working copy (the state after the
+        # before-hook) and of the stored rows, and the copy is the same object only while
+        # nothing has been committed and the index and S3 are unchanged (D8XPool._prepared_valid):
+        # asked again on that same copy for the same target, the answer is the last one.
+        prepared = pool._prepared_trade()
+        sized = self._sized
+        if sized is not None and sized[0] is prepared and sized[1] == t:
+            return sized[2]
+        size = self._size_for_price(t)
+        self._sized = (prepared, t, size)
+        return size
+
+    def _size_for_price(self, t: float) -> float:
+        pool = self.pool
         lot = pool.state.governance.lot_size
         mid = pool.trade_probe()(0.0)
         if t == mid:

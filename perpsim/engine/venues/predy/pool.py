@@ -184,6 +184,8 @@ class Vaults:
         self._live: list[bool] = []
         #: The live rows, ascending (kept sorted as rows turn live or empty).
         self._live_rows: IntArray = np.empty(0, dtype=np.int64)
+        #: Counts the writes and additions: unchanged, no vault has changed.
+        self.version = 0
 
     def __len__(self) -> int:
         return len(self.names)
@@ -193,6 +195,7 @@ class Vaults:
 
     def add(self, name: str) -> int:
         """A new empty vault; its row."""
+        self.version += 1
         row = len(self.names)
         if row == self.usdc.shape[0]:
             grow = max(row, 1)
@@ -236,6 +239,7 @@ class Vaults:
 
     def write(self, row: int, v: VaultRow) -> None:
         """Store one vault's values."""
+        self.version += 1
         # Element by element: assigning a tuple to a row converts it to an array first.
         self.usdc[row] = v.usdc
         pos, entry, efund = self.position, self.entry, self.entry_funding
@@ -350,6 +354,12 @@ class PredyMarket(EventEmitter):
         #: The pool's equity once settled (what the LP tokens redeem for).
         self.settled_equity = 0.0
         self.initialized = False
+        #: The last live values and MinCollaterals with their key
+        #: (:meth:`live_values_and_min_collaterals`).
+        self._live_values: (
+            tuple[tuple[Any, ...], tuple[IntArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]]
+            | None
+        ) = None
 
     # -- clock, prices -------------------------------------------------------------------------
 
@@ -739,23 +749,66 @@ class PredyMarket(EventEmitter):
     ) -> tuple[IntArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
         """:meth:`values_and_min_collaterals` of the live vaults only (those holding USDC or a
         position, ascending): their rows, values, MinCollaterals and whether each holds a
-        position. Row by row the same floats; every other vault is worth 0 and holds nothing."""
-        rows, usdc, pos, entry, efund = self.vaults.live_view()
+        position. Row by row the same floats; every other vault is worth 0 and holds nothing.
+
+        The answer is a function of the live vaults' rows (which change only through
+        :meth:`Vaults.write`, counted by :attr:`Vaults.version`), the marks, the funding, the
+        spot, the funding rates and the parameters, and is kept under them: the unsafe scan,
+        the accounting check and the time-series row of a tick in which nothing was written in
+        between compute it once. The arrays returned are read-only.
+        """
+        vaults = self.vaults
+        rows = vaults.live_rows()
         if not len(rows):
             return rows, np.empty(0), np.empty(0), np.zeros(0, dtype=bool)
-        values, mc, has = self._values_and_mcs(usdc, pos, entry, efund)
-        return rows, values, mc, has
+        marks, funding = self.marks(), self.funding_now()
+        spot, rates = self.spot(), self.current_rates()
+        key = (vaults, vaults.version, marks, funding, spot, rates, self.params)
+        kept = self._live_values
+        if kept is not None and kept[0][0] is vaults and kept[0][1:] == key[1:]:
+            return kept[1]
+        _, usdc, pos, entry, efund = vaults.live_view()
+        values, mc, has = self._values_and_mcs_at(
+            usdc, pos, entry, efund, marks, funding, spot, rates
+        )
+        for array in (values, mc, has):
+            array.flags.writeable = False
+        answer = (rows, values, mc, has)
+        self._live_values = (key, answer)
+        return answer
 
     def _values_and_mcs(
         self, usdc: FloatArray, pos: FloatArray, entry: FloatArray, efund: FloatArray
     ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
         """Values, MinCollaterals and "holds a position" of the vaults given (row-wise)."""
-        marks = np.asarray(self.marks())
-        funding = np.asarray(self.funding_now())
+        return self._values_and_mcs_at(
+            usdc,
+            pos,
+            entry,
+            efund,
+            self.marks(),
+            self.funding_now(),
+            self.spot(),
+            self.current_rates(),
+        )
+
+    def _values_and_mcs_at(
+        self,
+        usdc: FloatArray,
+        pos: FloatArray,
+        entry: FloatArray,
+        efund: FloatArray,
+        marks_now: Pair,
+        funding_now: Pair,
+        spot: float,
+        rates: Pair,
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+        """:meth:`_values_and_mcs` at the marks, funding, spot and rates given."""
+        marks = np.asarray(marks_now)
+        funding = np.asarray(funding_now)
         values = usdc + (pos * (marks - entry)).sum(axis=1) - (pos * (funding - efund)).sum(axis=1)
-        spot = self.spot()
         p = self.params
-        fr_f, fr_s = self.current_rates()
+        fr_f, fr_s = rates
         with_funding = spot * (1.0 + fr_s)
         net = 2.0 * with_funding * pos[:, 1] / fx.SCALING_FACTOR + (1.0 + fr_f) * pos[:, 0]
         curvature = 2.0 * p.vault_risk_param * with_funding * np.abs(pos[:, 1]) / fx.SCALING_FACTOR

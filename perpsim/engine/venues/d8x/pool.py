@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +75,12 @@ HookListener = Callable[[Action, list[tuple[str, Step]]], None]
 _BEFORE: dict[Step, tuple[str, Step]] = {step: ("before", step) for step in Step}
 _AFTER: dict[Step, tuple[str, Step]] = {step: ("after", step) for step in Step}
 _ACTION: tuple[str, Step] = ("action", Step.ACTION)
+#: The collateral's code in the compiled probe's inputs (``kernel.INPUTS``).
+_COLLATERAL_CODE: dict[Collateral, float] = {
+    Collateral.QUOTE: 0.0,
+    Collateral.BASE: 1.0,
+    Collateral.QUANTO: 2.0,
+}
 
 
 class CollateralPrice:
@@ -217,6 +223,10 @@ _Prepared = tuple[PoolState, dict[str, Any], float, float, _Row, _Txn]
 class D8XPool(EventEmitter):
     """One D8X perpetual with its pool (see the module docstring).
 
+    Trade probes (:meth:`trade_probe`) run compiled (:mod:`perpsim.engine.venues.d8x.kernel`)
+    while :attr:`compiled_probes` is true, the Python probe answering where the compiled one
+    stops; both give the same floats.
+
     Args:
         governance: the parameters in force.
         collateral: the collateral currency.
@@ -227,6 +237,10 @@ class D8XPool(EventEmitter):
         trader_exposure_ema: Π̄ at the start (floored at its minimum).
         amm_exposure_ema: |K̄±| at the start (floored at its minimum).
     """
+
+    #: Whether :meth:`trade_probe` runs the compiled probe (false: the Python one only; the
+    #: tests compare the two).
+    compiled_probes: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -1731,7 +1745,80 @@ class D8XPool(EventEmitter):
             self._run_trade_like(txn, Action.TRADE, body, fees, before=False)
             return self._price(txn, next_trade)
 
-        return mid_after
+        if not self.compiled_probes or base_st.status is not Status.NORMAL:
+            return mid_after
+        from perpsim.engine.venues.d8x import kernel  # numba, loaded by the first probe only
+
+        inputs = self._kernel_inputs(prepared, base_st)
+        probe, ok, after = kernel.probe_price, kernel.OK, float(next_trade)
+
+        def compiled(k: float) -> float:
+            code, price = probe(float(k), after, inputs)
+            # Where the Python probe raises, the compiled one stops: the Python one raises.
+            return float(price) if code == ok else mid_after(k)
+
+        return compiled
+
+    def _kernel_inputs(self, prepared: _Txn, st: PoolState) -> FloatArray:
+        """The compiled probe's inputs (``kernel.INPUTS``) for a probe on ``prepared``, whose
+        state (a copy) is ``st``, in NORMAL."""
+        g = st.governance
+        amm = prepared.rows.get(0)
+        if amm is None:
+            amm = self.margin(0)
+        due = st.now - st.default_fund_target_time > g.default_fund_target_interval
+        # What the default fund target's update reads of the accounts: the stored positions and
+        # the working copy's rows, which no probe changes (its trader has no row).
+        n = f.cover_n(self._active_accounts(prepared), g.cover_n_rate) if due else 0.0
+        return np.array(
+            [
+                _COLLATERAL_CODE[self.collateral],
+                st.s2,
+                st.s3,
+                st.amm_fund_cash,
+                st.lp_cash,
+                st.default_fund_cash,
+                st.default_fund_target,
+                1.0 if due else 0.0,
+                self._uaf_now(st),
+                st.k_star,
+                st.trader_exposure_ema,
+                st.amm_exposure_ema_short,
+                st.amm_exposure_ema_long,
+                amm.position,
+                amm.locked_in,
+                amm.cash,
+                amm.funding_start,
+                1.0 if g.pricing_capital == "pool" else 0.0,
+                g.pricing_lp_share,
+                g.minimal_spread,
+                g.minimal_spread_in_stress,
+                g.incentive_spread,
+                g.sigma2,
+                g.sigma3,
+                g.rho23,
+                g.lot_size,
+                g.df_lambda_slow,
+                g.df_lambda_fast,
+                g.minimal_amm_exposure_ema,
+                g.minimal_trader_exposure_ema,
+                g.amm_target_dd_baseline,
+                g.amm_target_dd_stress,
+                g.amm_min_size,
+                g.treasury_fee_rate,
+                g.lp_fee_rate,
+                g.initial_margin_rate_alpha,
+                g.margin_rate_beta,
+                g.initial_margin_rate_cap,
+                g.stress_return_s2_down,
+                g.stress_return_s2_up,
+                g.stress_return_s3_down,
+                g.stress_return_s3_up,
+                n,
+                g.mark_price_ema_lambda,
+            ],
+            dtype=np.float64,
+        )
 
     def _checked_rows(self) -> IntArray:
         """The rows the check between full ones reads, ascending: the live rows, and the AMM's

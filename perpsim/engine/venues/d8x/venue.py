@@ -178,9 +178,12 @@ class D8XVenue:
         would always fill one spread beyond it; sized to move the ask (bid) there, it fills at
         or better than the target. The price after a trade depends on the post-trade default
         probability and on the rebalance that follows, so it is found by bisection on the whole
-        trade (booked on a working copy, state unchanged), to the lot. The mid price after a
-        trade is monotone but not continuous in its size (the AMM fund target switches between
-        baseline and stress), so no faster root finder.
+        trade (booked on a working copy, state unchanged), to the lot. The price after a trade
+        is not monotone in its size: it jumps up and back down where the rebalance after the
+        trade finds the AMM fund on the other side of its baseline target, so the bisection
+        lands on one crossing of the target (not always the smallest), and a root finder that
+        assumed monotonicity would land on another: the bisection stays, its probes compiled
+        (``D8XPool.trade_probe``).
         """
         t = check_price(target, "target price")
         pool = self.pool

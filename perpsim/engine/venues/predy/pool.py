@@ -17,6 +17,7 @@ underlying (:meth:`PredyMarket.check_invariants`).
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -73,6 +74,12 @@ def product_id(name: str | int) -> int:
 
 #: The spread guard's memory before any fill.
 NO_SPREAD = SpreadInfo()
+
+
+def _same_float(a: float, b: float) -> bool:
+    """Whether ``a`` and ``b`` are surely the same float, bit for bit (a nonzero ``==``: 0.0
+    equals −0.0 and NaN nothing, and either answers False, which only costs a recomputation)."""
+    return a == b and a != 0.0
 
 
 def _set(pair: Pair, i: int, value: float) -> Pair:
@@ -182,8 +189,13 @@ class Vaults:
         self.entry_funding: FloatArray = np.zeros((n, 2))
         #: Whether each row is live (holds USDC or a position), per row.
         self._live: list[bool] = []
-        #: The live rows, ascending (kept sorted as rows turn live or empty).
+        #: Whether each row is in :attr:`_live_rows`.
+        self._listed: list[bool] = []
+        #: The listed rows, ascending: the live rows once the rows in :attr:`_toggled` are
+        #: moved in or out (:meth:`live_rows`, in one pass per read, however many changed).
         self._live_rows: IntArray = np.empty(0, dtype=np.int64)
+        #: Rows whose liveness a write changed since :attr:`_live_rows` was brought up to date.
+        self._toggled: set[int] = set()
         #: Counts the writes and additions: unchanged, no vault has changed.
         self.version = 0
 
@@ -206,6 +218,7 @@ class Vaults:
         self.names.append(name)
         self.index[name] = row
         self._live.append(False)
+        self._listed.append(False)
         return row
 
     def row(self, account: str | int) -> int:
@@ -249,14 +262,10 @@ class Vaults:
         q = v.position
         live = bool(v.usdc != 0.0 or q[0] != 0.0 or q[1] != 0.0)
         if live != self._live[row]:
-            self._set_live(row, live)
-
-    def _set_live(self, row: int, live: bool) -> None:
-        """Add ``row`` to the live rows or take it out (they stay ascending)."""
-        self._live[row] = live
-        rows = self._live_rows
-        at = int(np.searchsorted(rows, row))
-        self._live_rows = np.insert(rows, at, row) if live else np.delete(rows, at)
+            # Listed at the next read: a noise trader's vault turns live and empty again within
+            # a few ticks, and one insertion (or deletion) per read costs what one per write did.
+            self._live[row] = live
+            self._toggled.add(row)
 
     def view(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
         """The used part of every array."""
@@ -265,11 +274,31 @@ class Vaults:
 
     def live_rows(self) -> IntArray:
         """The rows of the vaults holding USDC or a position, ascending (do not modify)."""
+        toggled = self._toggled
+        if toggled:
+            # The rows that turned live or empty since the last read, moved in or out at once
+            # (a row that turned and turned back is left where it is).
+            live_of, listed = self._live, self._listed
+            ins: list[int] = []
+            out: list[int] = []
+            for row in toggled:
+                live = live_of[row]
+                if live != listed[row]:
+                    listed[row] = live
+                    (ins if live else out).append(row)
+            toggled.clear()
+            rows = self._live_rows
+            if out:
+                rows = np.delete(rows, np.searchsorted(rows, out))
+            if ins:
+                ins.sort()
+                rows = np.insert(rows, np.searchsorted(rows, ins), ins)
+            self._live_rows = rows
         return self._live_rows
 
     def live_view(self) -> tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray]:
         """The live rows and their part of every array (copies), in row order."""
-        rows = self._live_rows
+        rows = self.live_rows()
         return (
             rows,
             self.usdc[rows],
@@ -360,6 +389,8 @@ class PredyMarket(EventEmitter):
             tuple[tuple[Any, ...], tuple[IntArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]]
             | None
         ) = None
+        #: The last share price with its key (:meth:`share_price`).
+        self._share_price: tuple[tuple[Any, ...], int, float, float] | None = None
 
     # -- clock, prices -------------------------------------------------------------------------
 
@@ -493,6 +524,21 @@ class PredyMarket(EventEmitter):
         pend = self.pending_funding()
         f = self.state.funding_paid
         return (f[0] + pend[0], f[1] + pend[1])
+
+    def _funding_now_at(self, spot: float, rates: Pair) -> Pair:
+        """:meth:`funding_now` with the spot and :meth:`current_rates` already read: the same
+        floats, :meth:`pending_funding`'s operations on the same values (its rates are
+        :meth:`current_rates` whenever it computes any)."""
+        s = self.state
+        f = s.funding_paid
+        dt = self.now - s.last_funding_time
+        if self.status is not Status.NORMAL or not self.initialized or dt <= 0:
+            return (f[0] + 0.0, f[1] + 0.0)
+        r0, r1 = rates
+        period = self.params.funding_period
+        pend0 = fx.index_price(FUTURE, spot) * r0 * dt / period
+        pend1 = fx.index_price(SQUARED, spot) * r1 * dt / period
+        return (f[0] + pend0, f[1] + pend1)
 
     # -- operations on a PoolState (no commit) -------------------------------------------------
 
@@ -706,6 +752,47 @@ class PredyMarket(EventEmitter):
             s.locked[0] + s.locked[1],
             s.supply,
         )
+
+    def share_price(self) -> float:
+        """``lp_token_price(0.0)`` now: what one LP token is worth; 0 without LP tokens.
+
+        The LP agents read it every tick, and the time-series row twice, mostly with no
+        operation in between: the answer is kept under everything it reads, the pool state's
+        fields (each the same object: a field an operation changes is a new one), the status,
+        the time, the spot (the same nonzero float), the parameters and the funding formula.
+        The settled price is a division and is not kept.
+        """
+        s = self.state
+        if s.supply <= 0.0:
+            return 0.0
+        if self.status is Status.SETTLED:
+            return self.settled_equity / s.supply
+        spot = self.spot()
+        key = (
+            self.status,
+            s.amount_liquidity,
+            s.supply,
+            s.locked,
+            s.position,
+            s.entry,
+            s.variance,
+            s.amounts_usdc,
+            s.amount_underlying,
+            s.spread,
+            self.params,
+            self.funding_formula,
+        )
+        kept = self._share_price
+        if (
+            kept is not None
+            and kept[1] == self.now
+            and _same_float(kept[2], spot)
+            and all(map(operator.is_, kept[0], key))
+        ):
+            return kept[3]
+        price = self.lp_token_price(0.0)
+        self._share_price = (key, self.now, spot, price)
+        return price
 
     # -- vault values ----------------------------------------------------------------------------
 
@@ -1045,6 +1132,14 @@ class PredyMarket(EventEmitter):
             return max(v.usdc, 0.0)
         value = self.vault_value(v, self.marks(), self.funding_now())
         return max(min(value - self.vault_min_collateral(v), v.usdc), 0.0)
+
+    def _withdrawable_of(self, v: VaultRow, value: float, mc: float) -> float:
+        """:meth:`withdrawable` with the vault's value and MinCollateral now already known."""
+        if self.status is not Status.NORMAL and self.status is not Status.EMERGENCY:
+            return 0.0
+        if v.position == (0.0, 0.0):
+            return max(v.usdc, 0.0)
+        return max(min(value - mc, v.usdc), 0.0)
 
     def withdraw_margin(self, account: str | int, amount: float) -> None:
         """Take USDC out of a vault, keeping it above MinCollateral."""

@@ -51,6 +51,8 @@ from perpsim.errors import EngineError, InsufficientBalanceError, InvalidOperati
 
 __all__ = ["PREDY_COLUMNS", "PredyVenue"]
 
+Pair = tuple[float, float]
+
 #: Hours of the contract's funding rate.
 CONTRACT_FUNDING_HOURS = 8
 
@@ -277,9 +279,7 @@ class PredyVenue:
 
     def share_price(self) -> float:
         """The LP token price (ΔL = 0); 0 without LP tokens."""
-        if self.market.state.supply <= 0.0:
-            return 0.0
-        return self.market.lp_token_price(0.0)
+        return self.market.share_price()
 
     # -- prices and funding --------------------------------------------------------------------
 
@@ -359,12 +359,18 @@ class PredyVenue:
         if account == POOL:
             return self._pool_view()
         v = m.vaults.read(self._row(account))
-        marks = m.marks()
-        value = m.vault_value(v, marks, m.funding_now())
-        mc = m.vault_min_collateral(v)
+        # One read of the spot and the rates serves the marks, the funding, the value,
+        # MinCollateral, the withdrawable USDC and the liquidation price: each of their own
+        # calls would read the same two (a view changes nothing), about ten times each.
+        spot = m.spot()
+        rates = m.current_rates()
+        marks = m._marks_at(spot, rates)
+        funding_now = m._funding_now_at(spot, rates)
+        value = m.vault_value(v, marks, funding_now)
+        mc = m._min_collateral_at(v, spot, rates)
         q = v.position[self.i]
         side = "long" if q > 0.0 else ("short" if q < 0.0 else "flat")
-        funding = q * (m.funding_now()[self.i] - v.entry_funding[self.i])
+        funding = q * (funding_now[self.i] - v.entry_funding[self.i])
         pnl = q * (marks[self.i] - v.entry[self.i])
         im = 2.0 * mc
         unsafe = value < mc and v.position != (0.0, 0.0)
@@ -385,21 +391,28 @@ class PredyVenue:
             im,  # position_margin
             mc,  # maintenance_margin
             value - im,  # available_margin
-            m.withdrawable(v),  # withdrawable_balance
+            m._withdrawable_of(v, value, mc),  # withdrawable_balance
             not unsafe,  # is_safe
             value >= im,  # is_im_safe
             value < 0.0,  # is_bankrupt
-            self._liquidation_price(v),  # estimated_liquidation_price
+            self._liquidation_price(v, spot, rates, funding_now),  # estimated_liquidation_price
             abs(q) if unsafe else 0.0,  # liquidation_amount
             v.entry[self.i] if q != 0.0 else 0.0,  # avg_entry_price
         )
 
-    def _liquidation_gap(self, v: VaultRow) -> Callable[[float], float]:
+    def _liquidation_gap(
+        self, v: VaultRow, rates: Pair | None = None, funding: Pair | None = None
+    ) -> Callable[[float], float]:
         """The vault's value less its MinCollateral as a function of the index, the funding
-        rates and the funding held at today's (what :meth:`_liquidation_price` bisects on)."""
+        rates and the funding held at today's (what :meth:`_liquidation_price` bisects on).
+
+        ``rates`` and ``funding``, when given, are the market's current rates and funding now,
+        already read."""
         m = self.market
-        rates = (m.current_rate(FUTURE), m.current_rate(SQUARED))
-        funding = m.funding_now()
+        if rates is None:
+            rates = (m.current_rate(FUTURE), m.current_rate(SQUARED))
+        if funding is None:
+            funding = m.funding_now()
         p = m.params
         # gap(s) is PredyMarket.vault_value at the marks of index s less fx.min_collateral at
         # s, written out with every term that does not depend on s taken once, each float
@@ -433,14 +446,35 @@ class PredyVenue:
 
         return gap
 
-    def _liquidation_price(self, v: VaultRow) -> float:
+    def _liquidation_price(
+        self,
+        v: VaultRow,
+        spot: float | None = None,
+        rates: Pair | None = None,
+        funding: Pair | None = None,
+    ) -> float:
         """This product's index at which the vault would reach its MinCollateral, the funding
-        rates held at today's (0 if none between 1/100 and 100 times the spot)."""
+        rates held at today's (0 if none between 1/100 and 100 times the spot).
+
+        ``spot``, ``rates`` and ``funding``, when given, are the market's spot, current rates
+        and funding now, already read (a view reads them once)."""
         m = self.market
         if v.position == (0.0, 0.0) or m.status is not Status.NORMAL:
             return 0.0
-        spot = m.spot()
-        gap = self._liquidation_gap(v)
+        if spot is None:
+            spot = m.spot()
+        if rates is None:
+            rates = (m.current_rate(FUTURE), m.current_rate(SQUARED))
+        if funding is None:
+            funding = m.funding_now()
+        gap = self._future_only_gap(v, spot, rates, funding)
+        if gap is None:
+            gap = self._liquidation_gap(v, rates, funding)
+        return self._bisect_liquidation_price(gap, spot)
+
+    def _bisect_liquidation_price(self, gap: Callable[[float], float], spot: float) -> float:
+        """The bisection of :meth:`_liquidation_price` on ``gap`` (value less MinCollateral at
+        an index), from the spot down to 1/100 of it, then up to 100 times it."""
         if gap(spot) < 0.0:
             return fx.index_price(self.i, spot)
         for lo_f, hi_f in ((0.01, 1.0), (1.0, 100.0)):
@@ -462,6 +496,48 @@ class PredyVenue:
             near = hi if lo_f < 1.0 else lo
             return fx.index_price(self.i, near)
         return 0.0
+
+    def _future_only_gap(
+        self, v: VaultRow, spot: float, rates: Pair, funding: Pair
+    ) -> Callable[[float], float] | None:
+        """:meth:`_liquidation_gap` of a vault holding the future only (a position in it, none
+        in the squared: every noise trader's and arbitrageur's) without the squared's terms,
+        for the indices the bisection from ``spot`` tries (up to 100 times it in size); None
+        where that would not be exact.
+
+        With no squared position those terms are signed zeros wherever the bisection looks,
+        when the funding-rate factor times twice the highest index tried is finite: the net
+        delta is then the future's alone (a signed zero added to it leaves it, and ``abs``
+        takes the sign of a zero away) and the curvature term adds a signed zero to a
+        magnitude. So the gap is ``usdc + (q0 (s up0 − e0) − fund0) − max(α s |net0|,
+        floor)``, the very floats of the general gap at about half its operations (the
+        bisection evaluates it about 55 times per account view).
+        """
+        p = self.market.params
+        alpha, floor = p.vault_risk_param, p.min_margin
+        q0, q1 = v.position
+        if q1 != 0.0 or q0 == 0.0:
+            return None
+        up0, up1 = 1.0 + rates[0], 1.0 + rates[1]
+        net0 = up0 * q0
+        # A product's rounding is monotone: finite at the brackets' far end (spot × 100), the
+        # squared's terms (2 s up1 × q1 and 2α s up1 × |q1|) are finite, so zero, throughout.
+        top = (spot * 100.0) * up1
+        if not (
+            math.isfinite(net0) and math.isfinite(2.0 * top) and math.isfinite(2.0 * alpha * top)
+        ):
+            return None
+        abs_net0 = abs(net0)
+        usdc, e0 = v.usdc, v.entry[0]
+        fund0 = q0 * (funding[0] - v.entry_funding[0])
+
+        def gap(s: float) -> float:
+            mc = alpha * s * abs_net0
+            if mc < floor:
+                mc = floor
+            return usdc + (q0 * (s * up0 - e0) - fund0) - mc
+
+        return gap
 
     def _pool_view(self) -> AccountView:
         m = self.market

@@ -88,6 +88,9 @@ class PredyVenue:
     """
 
     kind: ClassVar[str] = "predy"
+    #: Whether account views compute the liquidation price compiled
+    #: (:mod:`perpsim.engine.venues.predy.kernel`; false: the Python bisection, the same floats).
+    compiled_liquidation_prices: ClassVar[bool] = True
 
     def __init__(self, market: PredyMarket, product: str = "future", *, _views: Any = None) -> None:
         check_product(PRODUCTS, product)
@@ -467,6 +470,30 @@ class PredyVenue:
             rates = (m.current_rate(FUTURE), m.current_rate(SQUARED))
         if funding is None:
             funding = m.funding_now()
+        if self.compiled_liquidation_prices:
+            from perpsim.engine.venues.predy import kernel  # numba, loaded on first use only
+
+            p = m.params
+            q0, q1 = v.position
+            # The terms _liquidation_gap takes once, with its operations.
+            fund0 = q0 * (funding[0] - v.entry_funding[0])
+            fund1 = q1 * (funding[1] - v.entry_funding[1])
+            found, s = kernel.liquidation_index(
+                v.usdc,
+                q0,
+                q1,
+                v.entry[0],
+                v.entry[1],
+                fund0,
+                fund1,
+                rates[0],
+                rates[1],
+                p.vault_risk_param,
+                p.min_margin,
+                fx.SCALING_FACTOR,
+                spot,
+            )
+            return 0.0 if found == kernel.NONE else fx.index_price(self.i, s)
         gap = self._future_only_gap(v, spot, rates, funding)
         if gap is None:
             gap = self._liquidation_gap(v, rates, funding)

@@ -49,10 +49,10 @@ def answer(probe: Any, k: float) -> tuple[str, str]:
 def both_probes(pool: D8XPool, next_trade: float) -> tuple[Any, Any]:
     """The Python probe and the compiled one, on the same prepared working copy."""
     try:
-        D8XPool.compiled_probes = False
+        D8XPool.compiled_kernels = False
         python = pool.trade_probe(next_trade)
     finally:
-        D8XPool.compiled_probes = True
+        D8XPool.compiled_kernels = True
     return python, pool.trade_probe(next_trade)
 
 
@@ -66,10 +66,12 @@ governances = st.builds(
     sigma2=st.sampled_from([0.05, 0.3]),
     rho23=st.sampled_from([-0.5, 0.1]),
 )
-#: A step before the questions: a trade (lots, signed), time, an index move.
+#: A step before the questions: a trade (lots or contracts, signed), time, an index move.
 steps = st.lists(
     st.one_of(
         st.tuples(st.just("trade"), st.integers(-400, 400).filter(lambda n: abs(n) >= 10)),
+        # Contracts, not lots: enough exposure for the AMM fund target to matter.
+        st.tuples(st.just("contracts"), st.sampled_from([-40.0, -4.0, -0.4, 0.4, 4.0, 40.0])),
         st.tuples(st.just("time"), st.integers(1, 40_000)),
         st.tuples(st.just("index"), st.floats(0.9, 1.1)),
     ),
@@ -110,6 +112,8 @@ def test_the_compiled_probe_answers_as_the_python_probe(
         try:
             if kind == "trade":
                 pool.trade(TRADERS[i % 3], value * lot)
+            elif kind == "contracts":
+                pool.trade(TRADERS[i % 3], value)
             elif kind == "time":
                 pool.set_time(pool.state.now + value)
             else:
@@ -159,3 +163,80 @@ def test_the_inputs_are_named_in_order() -> None:
     assert named["collateral"] == 1.0 and named["s2"] == st_.s2
     assert named["lot_size"] == st_.governance.lot_size
     assert named["mark_price_ema_lambda"] == st_.governance.mark_price_ema_lambda
+
+
+def rebalanced(pool: D8XPool, compiled: bool) -> tuple[str, str]:
+    """The pool's working copy after one rebalance, compiled or in Python (state unchanged)."""
+    txn = pool._begin()
+    try:
+        D8XPool.compiled_kernels = compiled
+        try:
+            pool._rebalance(txn)
+        except (ValueError, ArithmeticError) as err:
+            return "raises", type(err).__name__
+    finally:
+        D8XPool.compiled_kernels = True
+    return repr(txn.st), repr(sorted(txn.rows.items()))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    collateral=st.sampled_from(list(Collateral)),
+    g=governances,
+    fund=st.sampled_from([1.0, 5_000.0, 200_000.0]),
+    before=steps,
+    cash=st.sampled_from([None, 0.0, -1e4, 1e4, 1e7]),
+    extra=st.sampled_from([0.0, 1e-3, 1.0, 50.0, -1.0, -50.0]),
+)
+def test_the_compiled_rebalance_leaves_the_python_rebalances_state(
+    collateral: Collateral,
+    g: dict[str, Any],
+    fund: float,
+    before: list[tuple[str, Any]],
+    cash: float | None,
+    extra: float,
+) -> None:
+    pool = make_pool(collateral, D8XGovernance(**g), fund)
+    lot = pool.state.governance.lot_size
+    oracle = pool.oracle
+    assert isinstance(oracle, SettableOracle)
+    for i, (kind, value) in enumerate(before):
+        try:
+            if kind == "trade":
+                pool.trade(TRADERS[i % 3], value * lot)
+            elif kind == "contracts":
+                pool.trade(TRADERS[i % 3], value)
+            elif kind == "time":
+                pool.set_time(pool.state.now + value)
+            else:
+                oracle.set(oracle.index(pool.state.now)[0] * value, pool.state.now)
+        except EngineError:
+            pass
+    if cash is not None:
+        pool._cash[0] = cash  # the AMM's margin far above or below what it needs
+    pool._cash[0] += extra  # or a little off: a small excess, a small need
+    assert rebalanced(pool, True) == rebalanced(pool, False)
+
+
+def test_a_rebalance_the_default_fund_cannot_cover_falls_back_to_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The EMERGENCY path is the Python rebalance's (it records the event): the compiled one
+    hands over, and the two working copies agree."""
+    pool = make_pool(Collateral.QUOTE, D8XGovernance(), 1.0)
+    pool.trade("alice", 300 * pool.state.governance.lot_size)
+    pool._cash[0] = -1e9
+    codes: list[int] = []
+    inner = kernel.rebalance
+
+    def counting(*args: Any) -> Any:
+        out = inner(*args)
+        codes.append(out[0])
+        return out
+
+    monkeypatch.setattr(kernel, "rebalance", counting)
+    assert rebalanced(pool, True) == rebalanced(pool, False)
+    assert codes == [kernel.FALL_BACK]
+    txn = pool._begin()
+    pool._rebalance(txn)
+    assert txn.events and txn.events[-1][0] == "emergency"

@@ -15,6 +15,11 @@ answers :data:`FALL_BACK` instead, and the pool runs the Python probe, which rai
 (the probe's caller counts such a trade as past its target). The Python probe is kept as the
 reference: the tests compare the two over random pools and trades, bit for bit.
 
+:func:`rebalance` is the pool's ``_rebalance`` (equalise the AMM margin, top up the AMM fund,
+the mid price and k* of the mark update) by the same rule, for every action that rebalances
+(trades' before- and after-hooks, LP deposits and withdrawals); an EMERGENCY, which the Python
+rebalance records, is left to it.
+
 Compiled once per machine and Python version: numba caches the machine code next to this file
 (or in its user cache when that is not writable), so a fresh process loads it instead of
 compiling. This module is imported by the first probe only: ``import perpsim`` does not load
@@ -31,7 +36,7 @@ from numba import njit
 
 from perpsim.engine.venues.d8x import formulas as f
 
-__all__ = ["FALL_BACK", "INPUTS", "OK", "probe_price"]
+__all__ = ["FALL_BACK", "INPUTS", "OK", "probe_price", "rebalance"]
 
 #: :func:`probe_price` answered.
 OK = 0
@@ -134,8 +139,9 @@ def _price_ks(
     amm_lock: float,
     amm_cash: float,
     x: npt.NDArray[np.float64],
-) -> tuple[float, bool]:
-    """``D8XPool._price_ks``'s price (``prob_default_any``, ``k_star``, ``perp_price``)."""
+) -> tuple[float, float, bool]:
+    """``D8XPool._price_ks``: (price, k*, whether Python would raise) (``prob_default_any``,
+    ``k_star``, ``perp_price``)."""
     k2 = -amm_pos
     l1 = -amm_lock
     m = amm_fund_cash
@@ -153,11 +159,11 @@ def _price_ks(
     ks = m2 - k2
     if m3 != 0.0:
         if s2 == 0.0:
-            return _NAN, True
+            return _NAN, _NAN, True
         e1, bad1 = _expm1(rho * sigma2 * sigma3)
         e2, bad2 = _expm1(sigma2 * sigma2)
         if bad1 or bad2 or e2 == 0.0:
-            return _NAN, True
+            return _NAN, _NAN, True
         ks += (s3 / s2) * e1 / e2 * m3
     spread = x[19] if calm else x[20]
     # prob_default_any of the post-trade state
@@ -165,22 +171,22 @@ def _price_ks(
     ll = l1 + k * s2
     if m3 != 0.0:
         if not m3 > 0.0:
-            return _NAN, True
+            return _NAN, _NAN, True
         denom = m3 * s3
         if denom == 0.0:
-            return _NAN, True
+            return _NAN, _NAN, True
         c3 = s2 * (m2 - kk) / denom
         a1, b1 = _expm1(sigma2 * sigma2)
         a2, b2 = _expm1(rho * sigma2 * sigma3)
         a3, b3 = _expm1(sigma3 * sigma3)
         if b1 or b2 or b3:
-            return _NAN, True
+            return _NAN, _NAN, True
         var_z = a1 * c3 * c3 + 2.0 * a2 * c3 + a3
         if var_z < 0.0:
-            return _NAN, True
+            return _NAN, _NAN, True
         root = math.sqrt(var_z)
         if root == 0.0:
-            return _NAN, True
+            return _NAN, _NAN, True
         dd = ((-ll - m1) / denom - (1.0 + c3)) / root
         q = 0.5 * math.erfc(-dd / _SQRT2)
     else:
@@ -191,7 +197,7 @@ def _price_ks(
             q = 0.0 if numerator <= 0.0 or (thresh == 0.0 and denominator > 0.0) else 1.0
         else:
             if sigma2 == 0.0:
-                return _NAN, True
+                return _NAN, _NAN, True
             dd = (math.log(thresh) + 0.5 * sigma2 * sigma2) / sigma2
             if denominator < 0.0:
                 dd = -dd
@@ -203,7 +209,7 @@ def _price_ks(
     iota = x[21]
     if iota != 0.0 and k != 0.0:
         if pi == 0.0:
-            return _NAN, True
+            return _NAN, _NAN, True
         r = k / pi
         if r >= 1.0:
             shape = 1.0
@@ -213,7 +219,7 @@ def _price_ks(
             bump = 1.0 - (1.0 - abs(r)) ** 2
             shape = bump if r >= 0.0 else -bump
         incentive = iota * shape
-    return s2 * (1.0 + premium + sp + incentive), False
+    return s2 * (1.0 + premium + sp + incentive), ks, False
 
 
 @njit(cache=True)
@@ -363,7 +369,9 @@ def probe_price(k: float, next_trade: float, x: npt.NDArray[np.float64]) -> tupl
     normal = True
 
     # The trade at its price (_book, is_close False), the trader well funded.
-    price, bad = _price_ks(k, coll, s2, s3, amf, lp, dfc > dft, pi, amm_pos, amm_lock, amm_cash, x)
+    price, _, bad = _price_ks(
+        k, coll, s2, s3, amf, lp, dfc > dft, pi, amm_pos, amm_lock, amm_cash, x
+    )
     if bad:
         return FALL_BACK, _NAN
     c2q = 1.0 if coll == _QUOTE else (s2 if coll == _BASE else s3)
@@ -474,7 +482,7 @@ def probe_price(k: float, next_trade: float, x: npt.NDArray[np.float64]) -> tupl
         amf += from_lp + from_df
     # ... and the mark price's mid (its value is not read here, but where it raises, so does
     # the Python probe).
-    _, bad = _price_ks(0.0, coll, s2, s3, amf, lp, dfc > dft, pi, amm_pos, amm_lock, amm_cash, x)
+    _, _, bad = _price_ks(0.0, coll, s2, s3, amf, lp, dfc > dft, pi, amm_pos, amm_lock, amm_cash, x)
     if bad or s2 == 0.0 or not 0.0 < x[43] < 1.0:
         return FALL_BACK, _NAN
 
@@ -502,9 +510,110 @@ def probe_price(k: float, next_trade: float, x: npt.NDArray[np.float64]) -> tupl
                 return FALL_BACK, _NAN
             dft = _pmax(down / e_down, up / e_up) * (s2 / s3)
 
-    price, bad = _price_ks(
+    price, _, bad = _price_ks(
         next_trade, coll, s2, s3, amf, lp, dfc > dft, pi, amm_pos, amm_lock, amm_cash, x
     )
     if bad:
         return FALL_BACK, _NAN
     return OK, price
+
+
+@njit(cache=True)
+def rebalance(
+    coll: int,
+    s2: float,
+    s3: float,
+    amm_fund_cash: float,
+    lp_cash: float,
+    default_fund_cash: float,
+    default_fund_target: float,
+    amm_fund_target: float,
+    pi: float,
+    k_star: float,
+    amm_pos: float,
+    amm_lock: float,
+    amm_cash: float,
+    amm_fs: float,
+    uaf: float,
+    x: npt.NDArray[np.float64],
+) -> tuple[int, float, float, float, float, float, float, float]:
+    """``D8XPool._rebalance`` in NORMAL: equalise the AMM margin, top up the AMM fund below its
+    stress target, and the mid price and k* the mark update uses.
+
+    Args:
+        coll: the collateral's code.
+        s2: the index.
+        s3: the collateral's price.
+        amm_fund_cash: the state's, and the other state fields likewise.
+        lp_cash: see ``amm_fund_cash``.
+        default_fund_cash: see ``amm_fund_cash``.
+        default_fund_target: see ``amm_fund_cash``.
+        amm_fund_target: see ``amm_fund_cash``.
+        pi: the trader exposure EMA.
+        k_star: the state's k* (the AMM fund target's side).
+        amm_pos: the AMM's row, and its other fields likewise.
+        amm_lock: see ``amm_pos``.
+        amm_cash: see ``amm_pos``.
+        amm_fs: see ``amm_pos``.
+        uaf: the unit accumulated funding now (``D8XPool._uaf_now``).
+        x: the governance, laid out as :data:`INPUTS` (its state entries are not read).
+
+    Returns:
+        ``(OK, AMM cash, LP cash, AMM fund cash, DF cash, AMM fund target, mid price, k*)``,
+        or ``(FALL_BACK, ...)`` where the Python rebalance raises or the default fund cannot
+        cover the AMM margin (EMERGENCY: the Python rebalance records it).
+    """
+    nan = _NAN
+    lp, amf, dfc = lp_cash, amm_fund_cash, default_fund_cash
+    c2q = 1.0 if coll == _QUOTE else (s2 if coll == _BASE else s3)
+    if c2q == 0.0:
+        return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
+    b2c = s2 if coll == _QUOTE else (s2 / s2 if coll == _BASE else s2 / s3)
+    cash = amm_cash - amm_pos * (uaf - amm_fs)
+    rate = _pmin(x[35] + x[36] * abs(amm_pos), x[37])
+    mb = amm_pos * b2c + cash - amm_lock / c2q
+    im = abs(amm_pos * b2c * rate)
+    excess = mb - im
+    if excess > 0.0:
+        amm_cash -= excess
+        to_lp, to_amm, bad = _split(lp, amf, excess, False)
+        if bad:
+            return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
+        lp += to_lp
+        contribution = _pmin(amm_fund_target - amf, to_amm)
+        amf += contribution
+        dfc += to_amm - contribution
+    elif excess < 0.0:
+        need = -excess
+        cap = _MAX_DRAW_FROM_POOLS * (lp + amf)
+        from_df = 0.0
+        if need > cap:
+            from_df = need - cap
+            need = cap
+            if from_df > dfc:
+                return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
+            dfc -= from_df
+        to_lp, to_amm, bad = _split(lp, amf, need, True)
+        if bad:
+            return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
+        amf -= to_amm
+        lp -= to_lp
+        amm_cash += need + from_df
+    amm_target, stress, bad = _update_target(coll, amf, amm_pos, amm_lock, pi, k_star, s2, s3, x)
+    if bad:
+        return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
+    if not (math.isnan(stress) or amm_target != stress):
+        gap = stress - amf
+        from_df = _pmin(gap, dfc * _CEIL_AMT_FUND_WITHDRAWAL)
+        gap -= from_df
+        from_lp = _pmin(gap, lp * _CEIL_AMT_FUND_WITHDRAWAL)
+        from_lp = _pmax(from_lp, 0.0)
+        lp -= from_lp
+        dfc -= from_df
+        amf += from_lp + from_df
+    mid, ks, bad = _price_ks(
+        0.0, coll, s2, s3, amf, lp, dfc > default_fund_target, pi, amm_pos, amm_lock, amm_cash, x
+    )
+    if bad:
+        return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
+    return OK, amm_cash, lp, amf, dfc, amm_target, mid, ks

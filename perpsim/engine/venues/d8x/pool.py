@@ -81,6 +81,7 @@ _COLLATERAL_CODE: dict[Collateral, float] = {
     Collateral.BASE: 1.0,
     Collateral.QUANTO: 2.0,
 }
+_COLLATERAL_INT: dict[Collateral, int] = {c: int(code) for c, code in _COLLATERAL_CODE.items()}
 
 
 class CollateralPrice:
@@ -223,9 +224,9 @@ _Prepared = tuple[PoolState, dict[str, Any], float, float, _Row, _Txn]
 class D8XPool(EventEmitter):
     """One D8X perpetual with its pool (see the module docstring).
 
-    Trade probes (:meth:`trade_probe`) run compiled (:mod:`perpsim.engine.venues.d8x.kernel`)
-    while :attr:`compiled_probes` is true, the Python probe answering where the compiled one
-    stops; both give the same floats.
+    Trade probes (:meth:`trade_probe`) and rebalances run compiled
+    (:mod:`perpsim.engine.venues.d8x.kernel`) while :attr:`compiled_kernels` is true, the Python
+    code answering where the compiled one stops; both give the same floats.
 
     Args:
         governance: the parameters in force.
@@ -238,9 +239,9 @@ class D8XPool(EventEmitter):
         amm_exposure_ema: |K̄±| at the start (floored at its minimum).
     """
 
-    #: Whether :meth:`trade_probe` runs the compiled probe (false: the Python one only; the
-    #: tests compare the two).
-    compiled_probes: ClassVar[bool] = True
+    #: Whether :meth:`trade_probe` and the rebalance run compiled (false: the Python code only;
+    #: the tests compare the two).
+    compiled_kernels: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -302,6 +303,8 @@ class D8XPool(EventEmitter):
         self._trade_memo: tuple[tuple[Any, ...], float, float] | None = None
         # ... the AMM fund's baseline and stress targets (``_update_amm_fund_target``) ...
         self._target_memo: tuple[tuple[Any, ...], float, float | None] | None = None
+        # ... and the governance laid out for the compiled rebalance (``kernel.INPUTS``).
+        self._kernel_governance: tuple[D8XGovernance, FloatArray] | None = None
         # ... and a quote's working copy after the trade's before-hook, with what that hook read
         # (the state object and its fields, the index, S3, the AMM's row): the trade that
         # follows the quote starts from it (``_prepared_trade``, ``_take_prepared``).
@@ -761,10 +764,56 @@ class D8XPool(EventEmitter):
         mark price and k* (``_rebalance``; nothing outside NORMAL)."""
         if txn.st.status is not Status.NORMAL:
             return
+        if self.compiled_kernels and self._compiled_rebalance(txn):
+            return
         self._equalise_amm_margin(txn)
         self._rebalance_to_target(txn)
         # The mark update changes none of k*'s inputs: its mid price used the same k*.
         txn.st.k_star = self._update_mark_price(txn)
+
+    def _compiled_rebalance(self, txn: _Txn) -> bool:
+        """:meth:`_rebalance` by ``kernel.rebalance`` (the same floats); False, with nothing
+        changed, where the Python rebalance must run (it raises, or records an EMERGENCY)."""
+        from perpsim.engine.venues.d8x import kernel  # numba, loaded on first use only
+
+        st = txn.st
+        g = st.governance
+        kept = self._kernel_governance
+        if kept is None or kept[0] is not g:
+            kept = (g, self._kernel_inputs_of(st, Margin(), 0.0, 0.0))
+            self._kernel_governance = kept
+        amm = self._row_of(txn, 0)
+        code, cash, lp, amf, dfc, target, mid, ks = kernel.rebalance(
+            _COLLATERAL_INT[self.collateral],
+            st.s2,
+            st.s3,
+            st.amm_fund_cash,
+            st.lp_cash,
+            st.default_fund_cash,
+            st.default_fund_target,
+            st.amm_fund_target,
+            st.trader_exposure_ema,
+            st.k_star,
+            amm.position,
+            amm.locked_in,
+            amm.cash,
+            amm.funding_start,
+            self._uaf_now(st),
+            kept[1],
+        )
+        if code != kernel.OK:
+            return False
+        amm.cash = float(cash)
+        st.lp_cash, st.amm_fund_cash = float(lp), float(amf)
+        st.default_fund_cash, st.amm_fund_target = float(dfc), float(target)
+        # _update_mark_price from its mid price, then k* (what it returns).
+        st.premium_rate = mid / st.s2 - 1.0
+        if st.mark_time != st.now:
+            st.mark_time = st.now
+            st.mark_premium_rate = st.mark_premium_ema
+        st.mark_premium_ema = f.ema(st.mark_premium_ema, st.premium_rate, g.mark_price_ema_lambda)
+        st.k_star = float(ks)
+        return True
 
     def _equalise_amm_margin(self, txn: _Txn) -> None:
         st = txn.st
@@ -1745,7 +1794,7 @@ class D8XPool(EventEmitter):
             self._run_trade_like(txn, Action.TRADE, body, fees, before=False)
             return self._price(txn, next_trade)
 
-        if not self.compiled_probes or base_st.status is not Status.NORMAL:
+        if not self.compiled_kernels or base_st.status is not Status.NORMAL:
             return mid_after
         from perpsim.engine.venues.d8x import kernel  # numba, loaded by the first probe only
 
@@ -1770,6 +1819,12 @@ class D8XPool(EventEmitter):
         # What the default fund target's update reads of the accounts: the stored positions and
         # the working copy's rows, which no probe changes (its trader has no row).
         n = f.cover_n(self._active_accounts(prepared), g.cover_n_rate) if due else 0.0
+        return self._kernel_inputs_of(st, amm, 1.0 if due else 0.0, n)
+
+    def _kernel_inputs_of(self, st: PoolState, amm: Margin, due: float, n: float) -> FloatArray:
+        """``kernel.INPUTS`` of the state ``st``, the AMM's row ``amm``, whether the default
+        fund target is due and the cover n."""
+        g = st.governance
         return np.array(
             [
                 _COLLATERAL_CODE[self.collateral],
@@ -1779,7 +1834,7 @@ class D8XPool(EventEmitter):
                 st.lp_cash,
                 st.default_fund_cash,
                 st.default_fund_target,
-                1.0 if due else 0.0,
+                due,
                 self._uaf_now(st),
                 st.k_star,
                 st.trader_exposure_ema,

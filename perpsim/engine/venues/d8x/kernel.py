@@ -347,6 +347,79 @@ def _update_target(
 
 
 @njit(cache=True)
+def _equalise_and_top_up(
+    coll: int,
+    s2: float,
+    s3: float,
+    amf: float,
+    lp: float,
+    dfc: float,
+    amm_target: float,
+    pi: float,
+    k_star: float,
+    amm_pos: float,
+    amm_lock: float,
+    amm_cash: float,
+    amm_fs: float,
+    uaf: float,
+    x: npt.NDArray[np.float64],
+) -> tuple[bool, bool, float, float, float, float, float]:
+    """``_equalise_amm_margin`` then ``_rebalance_to_target`` (NORMAL): whether Python would
+    raise, whether the default fund could not cover the AMM margin (EMERGENCY), then the AMM
+    cash, LP cash, AMM fund cash, DF cash and AMM fund target after them."""
+    nan = _NAN
+    c2q = 1.0 if coll == _QUOTE else (s2 if coll == _BASE else s3)
+    if c2q == 0.0:
+        return True, False, nan, nan, nan, nan, nan
+    b2c = s2 if coll == _QUOTE else (s2 / s2 if coll == _BASE else s2 / s3)
+    emergency = False
+    cash = amm_cash - amm_pos * (uaf - amm_fs)
+    rate = _pmin(x[35] + x[36] * abs(amm_pos), x[37])
+    mb = amm_pos * b2c + cash - amm_lock / c2q
+    im = abs(amm_pos * b2c * rate)
+    excess = mb - im
+    if excess > 0.0:
+        amm_cash -= excess
+        to_lp, to_amm, bad = _split(lp, amf, excess, False)
+        if bad:
+            return True, False, nan, nan, nan, nan, nan
+        lp += to_lp
+        contribution = _pmin(amm_target - amf, to_amm)
+        amf += contribution
+        dfc += to_amm - contribution
+    elif excess < 0.0:
+        need = -excess
+        cap = _MAX_DRAW_FROM_POOLS * (lp + amf)
+        from_df = 0.0
+        if need > cap:
+            from_df = need - cap
+            need = cap
+            if from_df > dfc:
+                from_df = dfc
+                emergency = True
+            dfc -= from_df
+        to_lp, to_amm, bad = _split(lp, amf, need, True)
+        if bad:
+            return True, False, nan, nan, nan, nan, nan
+        amf -= to_amm
+        lp -= to_lp
+        amm_cash += need + from_df
+    amm_target, stress, bad = _update_target(coll, amf, amm_pos, amm_lock, pi, k_star, s2, s3, x)
+    if bad:
+        return True, False, nan, nan, nan, nan, nan
+    if not (math.isnan(stress) or amm_target != stress):
+        gap = stress - amf
+        from_df = _pmin(gap, dfc * _CEIL_AMT_FUND_WITHDRAWAL)
+        gap -= from_df
+        from_lp = _pmin(gap, lp * _CEIL_AMT_FUND_WITHDRAWAL)
+        from_lp = _pmax(from_lp, 0.0)
+        lp -= from_lp
+        dfc -= from_df
+        amf += from_lp + from_df
+    return False, emergency, amm_cash, lp, amf, dfc, amm_target
+
+
+@njit(cache=True)
 def probe_price(k: float, next_trade: float, x: npt.NDArray[np.float64]) -> tuple[int, float]:
     """The price of ``next_trade`` after a trade of ``k`` by a well-funded trader.
 
@@ -434,52 +507,27 @@ def probe_price(k: float, next_trade: float, x: npt.NDArray[np.float64]) -> tupl
     dfc += to_df
     amf += to_amm
 
-    # REBALANCE: equalise the AMM margin (at the index) ...
-    b2c = b2c_index
-    cash = amm_cash - amm_pos * (uaf - amm_fs)
-    rate = _pmin(x[35] + x[36] * abs(amm_pos), x[37])
-    mb = amm_pos * b2c + cash - amm_lock / c2q
-    im = abs(amm_pos * b2c * rate)
-    excess = mb - im
-    if excess > 0.0:
-        amm_cash -= excess
-        to_lp, to_amm, bad = _split(lp, amf, excess, False)
-        if bad:
-            return FALL_BACK, _NAN
-        lp += to_lp
-        contribution = _pmin(amm_target - amf, to_amm)
-        amf += contribution
-        dfc += to_amm - contribution
-    elif excess < 0.0:
-        need = -excess
-        cap = _MAX_DRAW_FROM_POOLS * (lp + amf)
-        from_df = 0.0
-        if need > cap:
-            from_df = need - cap
-            need = cap
-            if from_df > dfc:
-                from_df = dfc
-                normal = False  # EMERGENCY: the steps after the rebalance do nothing
-            dfc -= from_df
-        to_lp, to_amm, bad = _split(lp, amf, need, True)
-        if bad:
-            return FALL_BACK, _NAN
-        amf -= to_amm
-        lp -= to_lp
-        amm_cash += need + from_df
-    # ... top up the AMM fund below its stress target ...
-    amm_target, stress, bad = _update_target(coll, amf, amm_pos, amm_lock, pi, k_star, s2, s3, x)
+    # REBALANCE: equalise the AMM margin and top up the AMM fund ...
+    bad, emergency, amm_cash, lp, amf, dfc, _ = _equalise_and_top_up(
+        coll,
+        s2,
+        s3,
+        amf,
+        lp,
+        dfc,
+        amm_target,
+        pi,
+        k_star,
+        amm_pos,
+        amm_lock,
+        amm_cash,
+        amm_fs,
+        uaf,
+        x,
+    )
     if bad:
         return FALL_BACK, _NAN
-    if not (math.isnan(stress) or amm_target != stress):
-        gap = stress - amf
-        from_df = _pmin(gap, dfc * _CEIL_AMT_FUND_WITHDRAWAL)
-        gap -= from_df
-        from_lp = _pmin(gap, lp * _CEIL_AMT_FUND_WITHDRAWAL)
-        from_lp = _pmax(from_lp, 0.0)
-        lp -= from_lp
-        dfc -= from_df
-        amf += from_lp + from_df
+    normal = not emergency  # EMERGENCY: the steps after the rebalance do nothing
     # ... and the mark price's mid (its value is not read here, but where it raises, so does
     # the Python probe).
     _, _, bad = _price_ks(0.0, coll, s2, s3, amf, lp, dfc > dft, pi, amm_pos, amm_lock, amm_cash, x)
@@ -564,53 +612,25 @@ def rebalance(
         cover the AMM margin (EMERGENCY: the Python rebalance records it).
     """
     nan = _NAN
-    lp, amf, dfc = lp_cash, amm_fund_cash, default_fund_cash
-    c2q = 1.0 if coll == _QUOTE else (s2 if coll == _BASE else s3)
-    if c2q == 0.0:
+    bad, emergency, amm_cash, lp, amf, dfc, amm_target = _equalise_and_top_up(
+        coll,
+        s2,
+        s3,
+        amm_fund_cash,
+        lp_cash,
+        default_fund_cash,
+        amm_fund_target,
+        pi,
+        k_star,
+        amm_pos,
+        amm_lock,
+        amm_cash,
+        amm_fs,
+        uaf,
+        x,
+    )
+    if bad or emergency:
         return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
-    b2c = s2 if coll == _QUOTE else (s2 / s2 if coll == _BASE else s2 / s3)
-    cash = amm_cash - amm_pos * (uaf - amm_fs)
-    rate = _pmin(x[35] + x[36] * abs(amm_pos), x[37])
-    mb = amm_pos * b2c + cash - amm_lock / c2q
-    im = abs(amm_pos * b2c * rate)
-    excess = mb - im
-    if excess > 0.0:
-        amm_cash -= excess
-        to_lp, to_amm, bad = _split(lp, amf, excess, False)
-        if bad:
-            return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
-        lp += to_lp
-        contribution = _pmin(amm_fund_target - amf, to_amm)
-        amf += contribution
-        dfc += to_amm - contribution
-    elif excess < 0.0:
-        need = -excess
-        cap = _MAX_DRAW_FROM_POOLS * (lp + amf)
-        from_df = 0.0
-        if need > cap:
-            from_df = need - cap
-            need = cap
-            if from_df > dfc:
-                return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
-            dfc -= from_df
-        to_lp, to_amm, bad = _split(lp, amf, need, True)
-        if bad:
-            return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
-        amf -= to_amm
-        lp -= to_lp
-        amm_cash += need + from_df
-    amm_target, stress, bad = _update_target(coll, amf, amm_pos, amm_lock, pi, k_star, s2, s3, x)
-    if bad:
-        return FALL_BACK, nan, nan, nan, nan, nan, nan, nan
-    if not (math.isnan(stress) or amm_target != stress):
-        gap = stress - amf
-        from_df = _pmin(gap, dfc * _CEIL_AMT_FUND_WITHDRAWAL)
-        gap -= from_df
-        from_lp = _pmin(gap, lp * _CEIL_AMT_FUND_WITHDRAWAL)
-        from_lp = _pmax(from_lp, 0.0)
-        lp -= from_lp
-        dfc -= from_df
-        amf += from_lp + from_df
     mid, ks, bad = _price_ks(
         0.0, coll, s2, s3, amf, lp, dfc > default_fund_target, pi, amm_pos, amm_lock, amm_cash, x
     )

@@ -9,13 +9,14 @@ acting this tick cost nothing.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import mesa
 import numpy as np
 
 from perpsim.engine.core.config import FrozenModel
 from perpsim.engine.core.numbers import floor_to_lot
+from perpsim.engine.venue import PositionReader, supports
 from perpsim.errors import EngineError
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ class PerpAgent(mesa.Agent):  # type: ignore[misc]
         self.rejections = 0
         # Bound once: the venue (and its product view) never changes during a run.
         self._venue = model.venue_for(population)
+        # Whether the venue reads a position without the whole account view (checked once).
+        self._reads_position: bool | None = None
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -114,6 +117,22 @@ class PerpAgent(mesa.Agent):  # type: ignore[misc]
             self.rejections += 1
             self.model.count_rejection(self, action, exc)
             return None
+
+    def position(self) -> float:
+        """Its signed position on :attr:`venue` (contracts; negative: short, 0: flat).
+
+        Read through the venue's :class:`~perpsim.engine.venue.PositionReader` when it has one
+        (a look that needs only the position skips the rest of the account view), else from
+        :meth:`~perpsim.engine.venue.Venue.account`.
+        """
+        venue = self._venue
+        reads = self._reads_position
+        if reads is None:
+            reads = self._reads_position = supports(venue, PositionReader)
+        if reads:
+            return cast("PositionReader", venue).signed_position(self.name)
+        view = venue.account(self.name)
+        return view.position_size if view.position_side == "long" else -view.position_size
 
     def is_down(self) -> bool:
         """Whether an outage event has taken this agent down now."""

@@ -124,15 +124,16 @@ class Arbitrageur(PerpAgent):
         market = self.reference_price()
         fee = self.venue.rules.trade_fee_rate
         band = fee + self.threshold
-        view = self.venue.account(self.name)
-        position = view.position_size if view.position_side == "long" else -view.position_size
+        position = self.position()
         target, kind, limit = self.decide(fair, market, band, fee, position)
         if target is None:
             return
+        # The margin balance only for a look that trades: most looks end above.
+        margin_balance = self.venue.account(self.name).margin_balance
         size = self.venue.size_for_price(target)
         if limit is not None:
             size = math.copysign(min(abs(size), limit), size)
-        size = self._cap(size, position, view.margin_balance)
+        size = self._cap(size, position, margin_balance)
         lot = self.venue.rules.trading_lot_size
         amount = lots(abs(size), lot)
         if amount <= 0.0:

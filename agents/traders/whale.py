@@ -203,8 +203,3 @@ class Whale(PerpAgent):
             amount = view.cash_balance
             if self.attempt("withdraw", withdraw_collateral, self.venue, self.name, amount):
                 self.wallet += amount
-
-    def position(self) -> float:
-        """The whale's signed position (contracts)."""
-        view = self.venue.account(self.name)
-        return view.position_size if view.position_side == "long" else -view.position_size

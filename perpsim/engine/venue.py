@@ -81,6 +81,25 @@ class IncrementalAccounting(Protocol):
         ...
 
 
+@runtime_checkable
+class PositionReader(Protocol):
+    """A venue that reads one account's signed position without building its whole view
+    (optional).
+
+    An agent that looks every tick and trades rarely (the arbitrageur) needs only its position
+    to decide; the view's margin quantities, liquidation price and withdrawable balance are
+    work for the looks that trade. Agents check for it with :func:`supports`.
+    """
+
+    def signed_position(self, account: str | int) -> float:
+        """``position_size`` of :meth:`Venue.account`, negative for a short (0 when flat).
+
+        Raises:
+            UnknownAccountError: as :meth:`Venue.account` would.
+        """
+        ...
+
+
 def check_product(products: tuple[str, ...], name: str) -> None:
     """Reject a product name the venue does not trade.
 

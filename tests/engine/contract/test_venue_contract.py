@@ -14,7 +14,7 @@ from venue_harness import KINDS, PROFILES, Harness
 
 from perpsim.engine.core.status import Status
 from perpsim.engine.registry import venue_kinds
-from perpsim.engine.venue import COMMON_COLUMNS, Venue, VenueRules
+from perpsim.engine.venue import COMMON_COLUMNS, PositionReader, Venue, VenueRules, supports
 from perpsim.errors import (
     BadAmountError,
     InsufficientBalanceError,
@@ -303,3 +303,12 @@ def test_rejected_operations_change_nothing(harness: Harness) -> None:
 def test_the_test_venue_is_registered_only_by_its_fixture() -> None:
     """Outside a test that asks for it, the registry is as shipped."""
     assert cpmm_venue.KIND not in venue_kinds()
+
+
+def test_the_shipped_designs_read_positions(cpmm_registered: str) -> None:
+    """Every shipped design offers the position read agents use on every look (the sequence
+    test compares it with the views); the test venue shows the capability is optional."""
+    for kind in venue_kinds():
+        venue = Harness(kind).venue
+        for product in venue.products:
+            assert supports(venue.product(product), PositionReader) is (kind != cpmm_venue.KIND)

@@ -4,8 +4,9 @@ A :class:`~hypothesis.stateful.RuleBasedStateMachine` drives a venue through any
 contract's operations (deposits, withdrawals, trades, time, index moves and updates,
 liquidations, liquidity in and out, a global settlement with every pay-out). After every step
 the books balance (``check_invariants()`` is empty and deposits − withdrawals is what the venue
-holds); every refused operation must have left the state bit-identical, and every accepted one
-must have reported an event.
+holds) and a venue's position reads (:class:`~perpsim.engine.venue.PositionReader`) are its
+account views' positions; every refused operation must have left the state bit-identical, and
+every accepted one must have reported an event.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from hypothesis.stateful import (
 from venue_harness import Harness
 
 from perpsim.engine.core.status import Status
+from perpsim.engine.venue import PositionReader, supports
 from perpsim.errors import EngineError
 
 NAMES = ("alice", "bob", "carol", "dave")
@@ -168,6 +170,33 @@ class VenueMachine(RuleBasedStateMachine):
         for row in v.accounts_to_settle().tolist():
             assert self.attempt(self.h.settle, row)[0]
         assert v.accounts_to_settle().size == 0
+
+    @invariant()
+    def positions_read_as_the_views_say(self) -> None:
+        """``signed_position`` is the view's position with its side's sign, on every product,
+        by name and by row, or refuses what the view refuses (an unknown account)."""
+        venue = self.h.venue
+        for product in venue.products:
+            v = venue.product(product)
+            if not supports(v, PositionReader):
+                continue
+            reader: Any = v
+            names = [r.account for r in v.account_records()]
+            rows = list(range(len(names) + 1))  # and one past the last
+            for account in [*NAMES, "nobody", "lp-0", *names, *rows]:
+                try:
+                    view = v.account(account)
+                except EngineError as exc:
+                    try:
+                        reader.signed_position(account)
+                    except EngineError as again:
+                        assert type(again) is type(exc)
+                    else:
+                        raise AssertionError(f"{account!r}: the view refused, the read did not")
+                    continue
+                size = view.position_size
+                expected = size if view.position_side == "long" else -size
+                assert reader.signed_position(account) == expected, account
 
     @invariant()
     def books_balance(self) -> None:

@@ -286,6 +286,12 @@ class D8XVenue:
 
     # -- accounts, liquidation, keepers --------------------------------------------------------
 
+    def signed_position(self, account: str | int) -> float:
+        """The account's position, negative for a short
+        (:class:`~perpsim.engine.venue.PositionReader`)."""
+        pool = self.pool
+        return pool.margin(pool.row(account)).position
+
     def account(self, account: str | int) -> AccountView:
         """Every margin quantity of one account at the mark price, as of now."""
         pool = self.pool

@@ -238,6 +238,12 @@ class MCDEXVenue:
         """Every margin quantity of one account at the mark price."""
         return self.perpetual.view(account)
 
+    def signed_position(self, account: str | int) -> float:
+        """The account's position, negative for a short
+        (:class:`~perpsim.engine.venue.PositionReader`)."""
+        st = self.perpetual.state(account)
+        return st.position_size if st.position_side is Side.LONG else -st.position_size
+
     def account_name(self, row: int) -> str:
         """The name of the account in ``row``."""
         return self.perpetual.name(row)

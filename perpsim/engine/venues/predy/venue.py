@@ -356,6 +356,13 @@ class PredyVenue:
     def _row(self, account: str | int) -> int:
         return self.market.vaults.row(account)
 
+    def signed_position(self, account: str | int) -> float:
+        """The vault's (or the pool's) position in this product, negative for a short
+        (:class:`~perpsim.engine.venue.PositionReader`)."""
+        if account == POOL:
+            return self.market.state.position[self.i]
+        return self.market.vaults.read(self._row(account)).position[self.i]
+
     def account(self, account: str | int) -> AccountView:
         """The vault (or the pool's account) with this product's position."""
         m = self.market

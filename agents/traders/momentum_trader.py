@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -116,16 +117,18 @@ class MomentumTrader(PerpAgent):
         direction = 1.0 if change > 0.0 else -1.0
         strength = abs(change) / self.threshold if self.threshold > 0.0 else 1.0
         position, margin_balance = 0.0, 0.0
-        if self.has_account:
-            view = self.venue.account(self.name)
-            position = view.position_size if view.position_side == "long" else -view.position_size
-            margin_balance = view.margin_balance
         price = self.venue.mark_price()
         g = self.venue.rules
         leverage = min(self.leverage, LEVERAGE_CAP / g.initial_margin_rate)
         per_contract = price / leverage + price * g.trade_fee_rate
+        if self.has_account:
+            position = self.position()
+            if self._holds_max_with(position, direction, change):
+                return
+            margin_balance = self.venue.account(self.name).margin_balance
         cap = min(self.max_size, max(margin_balance + self.wallet, 0.0) / per_contract)
-        target = float(np.clip(position + direction * self.size_per_signal * strength, -cap, cap))
+        # np.clip's result (NaN included) without a numpy call on two scalars.
+        target = min(max(position + direction * self.size_per_signal * strength, -cap), cap)
         size = lots(abs(target - position), g.trading_lot_size)
         if size <= 0.0 or (target - position) * direction <= 0.0:
             return
@@ -137,3 +140,13 @@ class MomentumTrader(PerpAgent):
                 self.wallet -= amount
                 self.has_account = True
         self.attempt("trade", self.venue.trade, self.name, direction * size)
+
+    def _holds_max_with(self, position: float, direction: float, change: float) -> bool:
+        """Whether it already holds ``max_size`` or more with the trend, so that the look
+        cannot trade: the target is clipped to within ``cap ≤ max_size`` of zero, which is no
+        further in ``direction`` than ``position``.
+
+        Most signals of a lasting trend find it there, and then the margin balance (the whole
+        account view) is not read. A NaN or infinite ``change`` takes the long way.
+        """
+        return position * direction >= self.max_size and abs(change) < math.inf

@@ -1754,7 +1754,9 @@ class D8XPool(EventEmitter):
 
     def mid_price(self) -> float:
         """p(0) as of now (without the before-hook's rebalance)."""
-        return self._price(self.view_txn(), 0.0)
+        # Pricing reads the state and the AMM's row and writes neither (only its memo): the
+        # view state itself serves, without the working copy view_txn would make of it.
+        return self._price_ks(_Txn(self.view_state()), 0.0)[0]
 
     def mid_default_probability(self) -> f.DefaultProbability:
         """Q(0) and its distance to default, as of now."""

@@ -5,6 +5,9 @@
 * :func:`no_leftover_children` (autouse) fails a test that leaves child processes running, so
   that a pool, a cluster or a command that outlives its test is reported by the test that
   started it instead of slowing down, or breaking, whichever test runs next.
+* :func:`kernels_loaded` (autouse) gives every test a process whose compiled kernels have paid
+  for their loading (``perpsim.engine.core.kernels.BUDGET``), so a test sees the compiled paths
+  whatever ran before it; a test of the budget itself installs a fresh one.
 
 Test modules that want the helper itself (not a fixture argument) import it from
 :mod:`support`.
@@ -22,6 +25,8 @@ from typing import Final
 
 import pytest
 from support import PerpsimCLI, run_perpsim
+
+from perpsim.engine.core import kernels
 
 #: ``pytester`` runs a pytest session inside a test: how ``test_conftest.py`` checks these
 #: fixtures.
@@ -90,6 +95,14 @@ _running_children: Final = (
     if Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists()
     else _multiprocessing_children
 )
+
+
+@pytest.fixture(autouse=True)
+def kernels_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with the compiled kernels in use (a budget already paid)."""
+    budget = kernels.KernelBudget()
+    budget.pay_now()
+    monkeypatch.setattr(kernels, "BUDGET", budget)
 
 
 @pytest.fixture(autouse=True)

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from perpsim.engine.core import kernels
 from perpsim.engine.core.accounts import IntArray
 from perpsim.engine.core.events import EventSink
 from perpsim.engine.core.index import IndexOracle
@@ -55,6 +56,10 @@ Pair = tuple[float, float]
 
 #: Hours of the contract's funding rate.
 CONTRACT_FUNDING_HOURS = 8
+
+#: What the compiled liquidation price saves per account view, µs of CPU (the kernel is loaded
+#: once the Python calls of a process would have saved its loading: ``kernels.BUDGET``).
+_LIQUIDATION_PRICE_SAVING_US = 6.0
 
 #: The design's own time-series columns, in order.
 PREDY_COLUMNS: tuple[str, ...] = (
@@ -89,7 +94,8 @@ class PredyVenue:
 
     kind: ClassVar[str] = "predy"
     #: Whether account views compute the liquidation price compiled
-    #: (:mod:`perpsim.engine.venues.predy.kernel`; false: the Python bisection, the same floats).
+    #: (:mod:`perpsim.engine.venues.predy.kernel`, once the process's calls have paid for its
+    #: loading, :mod:`perpsim.engine.core.kernels`; false: the Python bisection, the same floats).
     compiled_liquidation_prices: ClassVar[bool] = True
 
     def __init__(self, market: PredyMarket, product: str = "future", *, _views: Any = None) -> None:
@@ -477,7 +483,9 @@ class PredyVenue:
             rates = (m.current_rate(FUTURE), m.current_rate(SQUARED))
         if funding is None:
             funding = m.funding_now()
-        if self.compiled_liquidation_prices:
+        if self.compiled_liquidation_prices and kernels.BUDGET.compiled(
+            _LIQUIDATION_PRICE_SAVING_US
+        ):
             from perpsim.engine.venues.predy import kernel  # numba, loaded on first use only
 
             p = m.params

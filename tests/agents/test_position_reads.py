@@ -12,16 +12,11 @@ comparison is not vacuous).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
-import pandas as pd
 import pytest
 from perpsim.agents.base import PerpAgent
 from perpsim.agents.traders.momentum_trader import MomentumTrader
-from support import REPO
-
-from perpsim.run import RunResult, run_scenario
-from perpsim.scenario import load_scenario
+from support import REPO, assert_same_run, run_file
 
 #: Scenarios with arbitrageurs and momentum traders on each design (a few hours of each).
 CASES = {
@@ -37,10 +32,6 @@ CASES = {
 def _view_position(agent: PerpAgent) -> float:
     view = agent.venue.account(agent.name)
     return view.position_size if view.position_side == "long" else -view.position_size
-
-
-def _run(path: Path, overrides: list[str]) -> RunResult:
-    return run_scenario(load_scenario(path, overrides), base_dir=path.parent)
 
 
 @pytest.fixture
@@ -68,19 +59,13 @@ def test_cheap_looks_change_no_table(
     kind: str, counted: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, overrides = CASES[kind]
-    fast = _run(path, overrides)
+    fast = run_file(path, overrides)
     assert fast.manifest["resolved_scenario"]["venue"]["kind"] == kind
     assert counted["reads"] > 1_000 and counted["stopped"] > 0, counted
     assert fast.summary["trades"] > 0
 
     monkeypatch.setattr(PerpAgent, "position", _view_position)
     monkeypatch.setattr(MomentumTrader, "_holds_max_with", lambda *_: False)
-    slow = _run(path, overrides)
+    slow = run_file(path, overrides)
 
-    pd.testing.assert_frame_equal(fast.timeseries, slow.timeseries)
-    pd.testing.assert_frame_equal(fast.events, slow.events)
-    pd.testing.assert_frame_equal(fast.accounts, slow.accounts)
-    drop = {"wall_time_s"}
-    assert {k: v for k, v in fast.summary.items() if k not in drop} == {
-        k: v for k, v in slow.summary.items() if k not in drop
-    }
+    assert_same_run(fast, slow)

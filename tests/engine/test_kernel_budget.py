@@ -17,17 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
-from support import REPO
+from support import REPO, assert_same_run, run_file
 
 from perpsim.engine.core import kernels
 from perpsim.engine.venues.d8x import kernel as d8x_kernel
 from perpsim.engine.venues.d8x.pool import D8XPool
 from perpsim.engine.venues.predy import kernel as predy_kernel
 from perpsim.engine.venues.predy.venue import PredyVenue
-from perpsim.run import RunResult, run_scenario
-from perpsim.scenario import load_scenario
 
 
 def test_the_budget_pays_once_then_stays_paid() -> None:
@@ -45,20 +42,6 @@ def test_the_budget_pays_once_then_stays_paid() -> None:
     fresh = kernels.KernelBudget(load_cost_us=1.0)
     fresh.pay_now()
     assert fresh.compiled(0.0)
-
-
-def _run(path: Path, overrides: list[str]) -> RunResult:
-    return run_scenario(load_scenario(path, overrides), base_dir=path.parent)
-
-
-def _same_run(a: RunResult, b: RunResult) -> None:
-    pd.testing.assert_frame_equal(a.timeseries, b.timeseries)
-    pd.testing.assert_frame_equal(a.events, b.events)
-    pd.testing.assert_frame_equal(a.accounts, b.accounts)
-    drop = {"wall_time_s"}
-    assert {k: v for k, v in a.summary.items() if k not in drop} == {
-        k: v for k, v in b.summary.items() if k not in drop
-    }
 
 
 @contextmanager
@@ -92,18 +75,18 @@ def _three_ways(
     ``load_cost_us``); all tables equal; the kernel counts (compiled, switching)."""
     set_python(True)
     try:
-        python = _run(path, overrides)
+        python = run_file(path, overrides)
     finally:
         set_python(False)
     with counting(monkeypatch, module, names) as all_compiled:
-        compiled = _run(path, overrides)
+        compiled = run_file(path, overrides)
     budget = kernels.KernelBudget(load_cost_us=load_cost_us)
     monkeypatch.setattr(kernels, "BUDGET", budget)
     with counting(monkeypatch, module, names) as switching:
-        switched = _run(path, overrides)
+        switched = run_file(path, overrides)
     assert budget.paid(), "the budget was never reached: nothing switched"
-    _same_run(python, compiled)
-    _same_run(compiled, switched)
+    assert_same_run(python, compiled)
+    assert_same_run(compiled, switched)
     return all_compiled, switching
 
 

@@ -114,32 +114,34 @@ class Arbitrageur(PerpAgent):
 
     def step(self) -> None:
         """Compare prices, then trade the gap, the funding, or the unwind (at most one)."""
-        if self.venue.status is not Status.NORMAL:
+        # The venue, read once: most looks end before a trade.
+        venue = self._venue
+        if venue.status is not Status.NORMAL:
             return
         self.wake_in(self.interval)
         try:
-            fair = self.venue.fair_price()
+            fair = venue.fair_price()
         except EngineError:
             return  # the pool is drained: nothing to arbitrage
         market = self.reference_price()
-        fee = self.venue.rules.trade_fee_rate
+        fee = venue.rules.trade_fee_rate
         band = fee + self.threshold
         position = self.position()
         target, kind, limit = self.decide(fair, market, band, fee, position)
         if target is None:
             return
         # The margin balance only for a look that trades: most looks end above.
-        margin_balance = self.venue.account(self.name).margin_balance
-        size = self.venue.size_for_price(target)
+        margin_balance = venue.account(self.name).margin_balance
+        size = venue.size_for_price(target)
         if limit is not None:
             size = math.copysign(min(abs(size), limit), size)
         size = self._cap(size, position, margin_balance)
-        lot = self.venue.rules.trading_lot_size
+        lot = venue.rules.trading_lot_size
         amount = lots(abs(size), lot)
         if amount <= 0.0:
             return
         signed = math.copysign(amount, size)
-        fill = self.attempt("trade", self.venue.trade, self.name, signed, target)
+        fill = self.attempt("trade", venue.trade, self.name, signed, target)
         if fill is None:
             return
         self.hedge_position -= signed

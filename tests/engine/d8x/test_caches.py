@@ -218,3 +218,42 @@ def test_size_for_price_asked_again_answers_what_it_finds_afresh(
         assert len(found) == 24
     if between in (deposit, small_trade, in_place):  # each changes what the probes see
         assert len(found) == 48
+
+
+def forget(pool: D8XPool) -> None:
+    """Drop every view and price the pool keeps: its next answer is computed afresh."""
+    pool._view = pool._view_key = pool._view_mid = None
+    pool._mid_memo = pool._trade_memo = None
+
+
+@pytest.mark.parametrize("collateral", [Collateral.QUOTE, Collateral.QUANTO])
+@pytest.mark.parametrize(
+    "between",
+    [nothing, clock, index, collateral_price, governance, deposit, keeper, in_place, small_trade],
+)
+def test_the_mid_price_asked_again_is_the_one_found_afresh(
+    collateral: Collateral, between: Between
+) -> None:
+    """The pool keeps the mid price of its view state: whatever happens between two asks, the
+    mid price (and the venue's fair price and observed columns) is the one a pool that keeps
+    nothing computes, bit for bit."""
+    kept_pool, kept_oracle, _ = make_pool(collateral)
+    fresh_pool, fresh_oracle, _ = make_pool(collateral)
+    kept, fresh = D8XVenue(kept_pool), D8XVenue(fresh_pool)
+    served = 0
+    for i in range(30):
+        for pool, oracle in ((kept_pool, kept_oracle), (fresh_pool, fresh_oracle)):
+            if i % 3 == 0:
+                pool.set_time(pool.state.now + 1)
+            between(pool, oracle, i)
+        first = kept_pool.mid_price()
+        kept_now = kept_pool._view_mid
+        forget(fresh_pool)
+        assert first == fresh_pool.mid_price()
+        again = kept_pool.mid_price()
+        served += kept_now is not None and kept_pool._view_mid is kept_now  # not recomputed
+        forget(fresh_pool)
+        assert again == first and kept.fair_price() == fresh.fair_price()
+        forget(fresh_pool)
+        assert repr(kept.observe()) == repr(fresh.observe())
+    assert served > 0  # the kept price was used, not only recomputed

@@ -303,12 +303,16 @@ class D8XPool(EventEmitter):
         self._view: PoolState | None = None
         # The state the view was made from, held (not its id(): a freed state's id is reused
         # by the next one, which then got a stale view, so results depended on allocation).
-        self._view_key: tuple[PoolState, int, float] | None = None
+        self._view_key: tuple[PoolState, dict[str, Any], float, float] | None = None
         # Caches of pure functions, each under a key of everything its value depends on (the
         # hypothesis state machines' snapshots of "nothing changed" do not read them):
         # the last mid price and trade price with their k* (``_price_ks``) ...
         self._mid_memo: tuple[tuple[Any, ...], float, float] | None = None
         self._trade_memo: tuple[tuple[Any, ...], float, float] | None = None
+        # ... the mid price of one view state (``mid_price``): a new view comes with every
+        # commit (the only writer of the AMM's row, which installs a new state) and every
+        # change of the state's fields, the index or S3, so the same view, the same price ...
+        self._view_mid: tuple[PoolState, float] | None = None
         # ... the AMM fund's baseline and stress targets (``_update_amm_fund_target``) ...
         self._target_memo: tuple[tuple[Any, ...], float, float | None] | None = None
         # ... and the governance laid out for the compiled rebalance (``kernel.INPUTS``).
@@ -419,21 +423,26 @@ class D8XPool(EventEmitter):
         if st.status is not Status.NORMAL:
             return st
         s2, _ = self.oracle.index(st.now)
-        key = (st, st.now, float(s2))
+        s2 = float(s2)
+        s3 = self.collateral_price.price(s2)
         cached = self._view_key
+        # Everything the view is made of: the state object and its fields (a set-up may write
+        # one in place; the clock does), the index and S3 (which may be set from outside).
         if (
             cached is not None
             and cached[0] is st
-            and cached[1:] == key[1:]
+            and cached[2] == s2
+            and cached[3] == s3
+            and cached[1] == st.__dict__
             and self._view is not None
         ):
             return self._view
         view = _copy_state(st)
         view.unit_accumulated_funding = self._uaf_now(st)
         view.last_funding_time = max(st.now, st.last_funding_time)
-        view.s2 = float(s2)
-        view.s3 = self.collateral_price.price(view.s2)
-        self._view, self._view_key = view, key
+        view.s2 = s2
+        view.s3 = s3
+        self._view, self._view_key = view, (st, dict(st.__dict__), s2, s3)
         return view
 
     def view_txn(self) -> _Txn:
@@ -1768,7 +1777,15 @@ class D8XPool(EventEmitter):
         """p(0) as of now (without the before-hook's rebalance)."""
         # Pricing reads the state and the AMM's row and writes neither (only its memo): the
         # view state itself serves, without the working copy view_txn would make of it.
-        return self._price_ks(_Txn(self.view_state()), 0.0)[0]
+        view = self.view_state()
+        kept = self._view_mid
+        if kept is not None and kept[0] is view:
+            return kept[1]
+        price = self._price_ks(_Txn(view), 0.0)[0]
+        # Outside NORMAL the view is the stored state itself, which the clock writes in place.
+        if view.status is Status.NORMAL:
+            self._view_mid = (view, price)
+        return price
 
     def mid_default_probability(self) -> f.DefaultProbability:
         """Q(0) and its distance to default, as of now."""

@@ -290,7 +290,7 @@ class D8XVenue:
         """The account's position, negative for a short
         (:class:`~perpsim.engine.venue.PositionReader`)."""
         pool = self.pool
-        return pool.margin(pool.row(account)).position
+        return pool._pos.item(pool.row(account))
 
     def account(self, account: str | int) -> AccountView:
         """Every margin quantity of one account at the mark price, as of now."""
@@ -472,9 +472,8 @@ class D8XVenue:
         has_pos = pool._pos[rows] != 0.0
         k2, l1, _, s2 = pool.pricing()
         if normal:
-            txn = pool.view_txn()
-            fair = pool._price(txn, 0.0)
-            pd = pool._pd(txn, 0.0).q
+            fair = pool.mid_price()
+            pd = pool._pd(pool.view_txn(), 0.0).q
             premium = fair / s2 - 1.0
         else:
             fair, pd, premium = math.nan, math.nan, 0.0

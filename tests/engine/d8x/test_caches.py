@@ -174,11 +174,22 @@ def small_trade(pool: D8XPool, oracle: SettableOracle, i: int) -> None:
     pool.trade(TRADERS[i % len(TRADERS)], 11 * lot * (1.0 if i % 2 else -1.0))
 
 
+#: Every kind of change between two questions, the trade included.
+EVERY_CHANGE: list[Between] = [
+    nothing,
+    clock,
+    index,
+    collateral_price,
+    governance,
+    deposit,
+    keeper,
+    in_place,
+    small_trade,
+]
+
+
 @pytest.mark.parametrize("collateral", [Collateral.QUOTE, Collateral.QUANTO])
-@pytest.mark.parametrize(
-    "between",
-    [nothing, clock, index, collateral_price, governance, deposit, keeper, in_place, small_trade],
-)
+@pytest.mark.parametrize("between", EVERY_CHANGE)
 def test_size_for_price_asked_again_answers_what_it_finds_afresh(
     collateral: Collateral, between: Between
 ) -> None:
@@ -227,10 +238,7 @@ def forget(pool: D8XPool) -> None:
 
 
 @pytest.mark.parametrize("collateral", [Collateral.QUOTE, Collateral.QUANTO])
-@pytest.mark.parametrize(
-    "between",
-    [nothing, clock, index, collateral_price, governance, deposit, keeper, in_place, small_trade],
-)
+@pytest.mark.parametrize("between", EVERY_CHANGE)
 def test_the_mid_price_asked_again_is_the_one_found_afresh(
     collateral: Collateral, between: Between
 ) -> None:

@@ -140,6 +140,18 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _cmdlines(pids: set[int]) -> dict[int, str]:
+    """The command lines of those of ``pids`` still running (one may exit while it is read: a
+    short-lived child of the sweep, such as a ``git`` call for the manifest)."""
+    out: dict[int, str] = {}
+    for p in pids:
+        try:
+            out[p] = Path(f"/proc/{p}/cmdline").read_text(errors="replace")
+        except OSError:
+            continue
+    return out
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -168,8 +180,9 @@ def test_a_killed_sweep_leaves_no_process_behind(tmp_path: Path) -> None:
             break
         assert proc.poll() is None, "the sweep ended early"
         time.sleep(0.05)
-    family = _descendants(proc.pid)
-    commands = " ".join(Path(f"/proc/{p}/cmdline").read_text(errors="replace") for p in family)
+    running = _cmdlines(_descendants(proc.pid))
+    family = set(running)
+    commands = " ".join(running.values())
     assert "forkserver" in commands and "resource_tracker" in commands
     assert len(family) >= 4  # tracker, fork server, two workers
     proc.kill()
